@@ -1,0 +1,41 @@
+# energybench: the two commands are `make demo` and `make test`; each installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+PY := $(VENV)/bin/python
+EB := $(VENV)/bin/energybench
+RESULTS ?= results/demo
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test figures bench clean cluster-up cluster-down
+
+install: $(STAMP)
+
+# Re-installs only when pyproject.toml or the torch spec changes.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q -e '.[test]'
+	@echo "$(TORCH_SPEC)" > $(STAMP)
+
+demo: install
+	$(EB) submit configs/demo.yaml --results $(RESULTS)
+	$(EB) status $(RESULTS)
+	$(EB) collect $(RESULTS)
+	$(EB) figures $(RESULTS)
+	@echo "dataset: $(RESULTS)/dataset  tables: $(RESULTS)/tables  figures: $(RESULTS)/figures"
+
+test: install
+	$(PY) -m pytest -q -ra tests
+
+figures: install
+	$(EB) figures $(RESULTS)
+
+bench: install
+	$(PY) -m energybench.bench
+
+clean:
+	rm -rf results/demo .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

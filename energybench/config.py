@@ -1,0 +1,258 @@
+"""Experiment configs: one YAML file, validated as a whole into frozen objects.
+
+Every error of a file is reported at once, each naming its field, before
+anything runs. Relative paths are resolved against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+from .paradigms import PARADIGMS
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class Grid(_Frozen):
+    """The hyperparameter grid; setups are numbered 1..N batch-major (paper, Table 1)."""
+
+    batch_sizes: list[PositiveInt] = Field(min_length=1)  # samples per batch
+    learning_rates: list[PositiveFloat] = Field(min_length=1)  # constant learning rate
+
+    @field_validator("batch_sizes", "learning_rates")
+    @classmethod
+    def _unique(cls, v: list[Any]) -> list[Any]:
+        if len(set(v)) != len(v):
+            raise ValueError("values must be unique")
+        return v
+
+    def setups(self) -> list[tuple[int, int, float]]:
+        """(setup number, batch size, learning rate), batch-major, 1-based."""
+        return [
+            (i * len(self.learning_rates) + j + 1, bs, lr)
+            for i, bs in enumerate(self.batch_sizes)
+            for j, lr in enumerate(self.learning_rates)
+        ]
+
+
+class EarlyStopping(_Frozen):
+    """Threshold early stopping: patience counts only once the threshold is reached."""
+
+    threshold: float = Field(0.8, gt=0, le=1)  # validation accuracy, 0..1
+    patience_epochs: PositiveInt = 40  # epochs without improvement, counted after the threshold
+    max_epochs: PositiveInt = 1000  # hard cap, epochs
+    min_delta: float = Field(0.0, ge=0)  # smallest change that counts as an improvement
+
+
+class Training(_Frozen):
+    """Optimiser and device settings shared by every run."""
+
+    optimizer: Literal["adam", "sgd"] = "adam"
+    momentum: float = Field(0.9, ge=0, lt=1)  # sgd only
+    weight_decay: float = Field(0.0, ge=0)
+    multitask_alpha: float = Field(0.5, ge=0, le=1)  # loss = alpha * L_attr + (1 - alpha) * L_id
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 0  # base seed; each run derives its own from (paradigm, setup, repeat)
+    threads: PositiveInt | None = None  # torch CPU threads; None = torch default
+
+
+class Pamap2Data(_Frozen):
+    """PAMAP2 in the UCI layout (``Protocol/subject1NN.dat``)."""
+
+    path: Path  # folder holding Protocol/
+    generate: bool = False  # write small synthetic files in the UCI format when missing
+    window_samples: PositiveInt = 256  # window length at 100 Hz, samples
+    stride_samples: PositiveInt = 128  # hop between windows, samples
+    max_windows: PositiveInt | None = None  # cap on windows per split (demos)
+
+
+class CelebaData(_Frozen):
+    """CelebA in the official layout (img_align_celeba/ + the list files)."""
+
+    path: Path  # folder holding img_align_celeba/ and the .txt lists
+    generate: bool = False  # write small synthetic JPEGs and lists when missing
+    identities: PositiveInt = 40  # keep the N most frequent identities
+    image_size_px: PositiveInt = 128  # images resized to this square size, pixels
+    weights: str = "imagenet"  # "imagenet" (prefetched cache), "none", or a file path
+    max_images: PositiveInt | None = None  # cap on images (demos)
+
+
+class Data(_Frozen):
+    pamap2: Pamap2Data | None = None
+    celeba: CelebaData | None = None
+
+
+class Meter(_Frozen):
+    """How energy is measured."""
+
+    kind: Literal["auto", "nvml", "rapl", "estimate", "synthetic"] = "auto"
+    period_s: float = Field(0.1, ge=0.01, le=10)  # sampler period, seconds
+    flush_s: float = Field(5.0, gt=0, le=300)  # longest time between shard writes, seconds
+    idle_s: float = Field(10.0, ge=0)  # idle baseline before training, seconds (0 = off)
+    tdp_w: PositiveFloat | None = None  # estimate meter: device TDP, watts (None = guess)
+
+
+class Executor(_Frozen):
+    """Where runs execute."""
+
+    kind: Literal["local", "slurm"] = "local"
+    max_parallel: PositiveInt | None = None  # local: concurrent runs (None = GPUs or 1)
+    timeout_min: PositiveInt = 240  # per-run wall time limit, minutes
+    profile: Path | None = None  # slurm: cluster profile YAML
+
+
+class Experiment(_Frozen):
+    """One experiment: the grid x paradigms x repeats x hardware."""
+
+    name: str
+    grid: Grid
+    paradigms: list[str] = Field(min_length=1)
+    repeats: PositiveInt = 1
+    hardware: list[str] = Field(min_length=1)
+    early_stopping: EarlyStopping = EarlyStopping()
+    training: Training = Training()
+    data: Data
+    meter: Meter = Meter()
+    executor: Executor = Executor()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v):
+            raise ValueError("use letters, digits, '_', '.', '-' only")
+        return v
+
+    @field_validator("hardware")
+    @classmethod
+    def _hardware(cls, v: list[str]) -> list[str]:
+        for h in v:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", h):
+                raise ValueError(f"hardware name {h!r}: use letters, digits, '_', '-' only")
+        if len(set(v)) != len(v):
+            raise ValueError("values must be unique")
+        return v
+
+    @field_validator("paradigms")
+    @classmethod
+    def _paradigms(cls, v: list[str]) -> list[str]:
+        bad = [p for p in v if p not in PARADIGMS]
+        if bad:
+            known = ", ".join(sorted(PARADIGMS))
+            hints = []
+            for p in bad:
+                close = difflib.get_close_matches(p, PARADIGMS, n=1)
+                hints.append(f"{p!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise ValueError(f"unknown paradigm {', '.join(hints)}; known: {known}")
+        if len(set(v)) != len(v):
+            raise ValueError("values must be unique")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Experiment":
+        problems = []
+        for p in self.paradigms:
+            dep = PARADIGMS[p].depends_on
+            if dep and dep not in self.paradigms:
+                problems.append(f"paradigm {p!r} needs {dep!r} in paradigms (it trains on its encoder)")
+            ds = PARADIGMS[p].dataset
+            if getattr(self.data, ds) is None:
+                problems.append(f"paradigm {p!r} needs a data.{ds} section")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def datasets(self) -> list[str]:
+        """Datasets used by the paradigms, in registry order."""
+        used = {PARADIGMS[p].dataset for p in self.paradigms}
+        return [d for d in ("pamap2", "celeba") if d in used]
+
+
+def _format_error(path: Path, err: dict[str, Any], raw: dict[str, Any]) -> str:
+    loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        parent: Any = raw
+        for key in err["loc"][:-1]:
+            parent = parent.get(key, {}) if isinstance(parent, dict) else {}
+        model: Any = Experiment
+        for key in err["loc"][:-1]:
+            field = model.model_fields.get(key) if hasattr(model, "model_fields") else None
+            ann = field.annotation if field else None
+            model = next((a for a in getattr(ann, "__args__", (ann,)) if hasattr(a, "model_fields")), None)
+        known = list(model.model_fields) if model is not None else []
+        close = difflib.get_close_matches(str(err["loc"][-1]), known, n=1)
+        msg = "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
+        if known:
+            msg += f"; allowed: {', '.join(known)}"
+    elif msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    return f"{loc}: {msg}"
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Make data paths and the profile path absolute, relative to the config's folder."""
+    data = raw.get("data")
+    if isinstance(data, dict):
+        for section in data.values():
+            if isinstance(section, dict) and isinstance(section.get("path"), str):
+                section["path"] = str((base / Path(section["path"]).expanduser()).resolve())
+            if isinstance(section, dict):
+                w = section.get("weights")
+                if isinstance(w, str) and w not in ("imagenet", "none"):
+                    section["weights"] = str((base / Path(w).expanduser()).resolve())
+    ex = raw.get("executor")
+    if isinstance(ex, dict) and isinstance(ex.get("profile"), str):
+        ex["profile"] = str((base / Path(ex["profile"]).expanduser()).resolve())
+    return raw
+
+
+def parse_config(raw: Any, source: Path) -> Experiment:
+    """Validate an already-parsed YAML document; ``source`` names it in errors."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys at the top level")
+    raw = _resolve_paths(raw, source.parent.absolute())
+    try:
+        return Experiment.model_validate(raw)
+    except ValidationError as exc:
+        lines = [_format_error(source, e, raw) for e in exc.errors()]
+        raise ConfigError(f"{source}: {len(lines)} error(s): " + " | ".join(lines)) from None
+
+
+def load_config(path: Path | str) -> Experiment:
+    """Read and validate an experiment config file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
+    return parse_config(raw, path)
+
+
+def override_executor(exp: Experiment, kind: str | None) -> Experiment:
+    """``exp`` with the executor kind replaced (the CLI's ``--executor``)."""
+    if kind is None or kind == exp.executor.kind:
+        return exp
+    return exp.model_copy(update={"executor": exp.executor.model_copy(update={"kind": kind})})

@@ -1,0 +1,45 @@
+"""One exception tree for every mistake a user can act on.
+
+The CLI turns any :class:`EnergybenchError` into one line on stderr and a
+non-zero exit; everything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class EnergybenchError(Exception):
+    """Base of every error whose message a user can act on."""
+
+    exit_code: int = 1
+
+
+class ConfigError(EnergybenchError):
+    """The experiment config (or a cluster profile) is invalid."""
+
+    exit_code = 2
+
+
+class PlanError(EnergybenchError):
+    """The config is valid but cannot be expanded into runs."""
+
+    exit_code = 2
+
+
+class DataError(EnergybenchError):
+    """A dataset is missing or not in the expected upstream format."""
+
+
+class MeterError(EnergybenchError):
+    """A power/energy meter could not be opened or read."""
+
+
+class ResultsError(EnergybenchError):
+    """The results directory is missing, foreign, or not writable."""
+
+
+class SubmitError(EnergybenchError):
+    """Jobs could not be submitted or tracked."""
+
+
+class WorkerError(EnergybenchError):
+    """A training run failed for a reason the user can fix."""

@@ -1,0 +1,213 @@
+"""The results layout. This module is the only place that joins result paths.
+
+::
+
+    <results>/
+      experiment.yaml         the config as submitted (the directory's identity)
+      plan.json               every planned run spec
+      manifest.json           run id -> job id, array index, attempt, partition (SLURM)
+      runs/<run_id>/
+        spec.json             the resolved run spec the worker executes
+        run.json              the run record: status, provenance, totals
+        started.json heartbeat.json done.json failed.json   worker markers
+        samples/part-a<attempt>-<seq>.parquet               sampler shards
+        epochs-a<attempt>.parquet                           per-epoch shard
+        checkpoint.pt encoder.pt worker.log
+      jobs/                   sbatch scripts and the (private) submitit folder
+      dataset/                runs.parquet epochs.parquet samples/ schema.json
+      tables/  figures/  report.md
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it over ``target`` on success.
+
+    A reader never sees a half-written file; on error the temporary is removed.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_json(target: Path, data: Any) -> None:
+    """Write ``data`` as JSON atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file."""
+    return json.loads(path.read_text())
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Every file of one run's directory."""
+
+    dir: Path
+
+    @property
+    def spec(self) -> Path:
+        return self.dir / "spec.json"
+
+    @property
+    def record(self) -> Path:
+        return self.dir / "run.json"
+
+    @property
+    def started(self) -> Path:
+        return self.dir / "started.json"
+
+    @property
+    def heartbeat(self) -> Path:
+        return self.dir / "heartbeat.json"
+
+    @property
+    def done(self) -> Path:
+        return self.dir / "done.json"
+
+    @property
+    def failed(self) -> Path:
+        return self.dir / "failed.json"
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.dir / "samples"
+
+    def sample_part(self, attempt: int, seq: int) -> Path:
+        return self.samples_dir / f"part-a{attempt:03d}-{seq:06d}.parquet"
+
+    def sample_parts(self) -> list[Path]:
+        return sorted(self.samples_dir.glob("part-a*.parquet")) if self.samples_dir.is_dir() else []
+
+    def epochs(self, attempt: int) -> Path:
+        return self.dir / f"epochs-a{attempt:03d}.parquet"
+
+    def epoch_shards(self) -> list[Path]:
+        return sorted(self.dir.glob("epochs-a*.parquet"))
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.dir / "checkpoint.pt"
+
+    @property
+    def encoder(self) -> Path:
+        return self.dir / "encoder.pt"
+
+    @property
+    def log(self) -> Path:
+        return self.dir / "worker.log"
+
+
+@dataclass(frozen=True)
+class ResultsLayout:
+    """Paths of one results directory."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root).absolute())
+
+    @property
+    def experiment(self) -> Path:
+        return self.root / "experiment.yaml"
+
+    @property
+    def plan(self) -> Path:
+        return self.root / "plan.json"
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    def run(self, run_id: str) -> RunPaths:
+        return RunPaths(self.runs_dir / run_id)
+
+    def run_dirs(self) -> list[RunPaths]:
+        if not self.runs_dir.is_dir():
+            return []
+        return [RunPaths(p) for p in sorted(self.runs_dir.iterdir()) if p.is_dir()]
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.root / "jobs"
+
+    @property
+    def submitit_dir(self) -> Path:
+        return self.jobs_dir / "submitit"
+
+    @property
+    def dataset_dir(self) -> Path:
+        return self.root / "dataset"
+
+    @property
+    def tables_dir(self) -> Path:
+        return self.root / "tables"
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.md"
+
+    @property
+    def quarantine_log(self) -> Path:
+        return self.dataset_dir / "quarantine.json"
+
+
+@dataclass(frozen=True)
+class DatasetPaths:
+    """Files of a dataset directory (``collect`` output, or an imported one)."""
+
+    dir: Path
+
+    @property
+    def runs(self) -> Path:
+        return self.dir / "runs.parquet"
+
+    @property
+    def epochs(self) -> Path:
+        return self.dir / "epochs.parquet"
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.dir / "samples"
+
+    @property
+    def schema(self) -> Path:
+        return self.dir / "schema.json"
+
+
+def table_paths(tables_dir: Path, name: str) -> tuple[Path, Path]:
+    """The CSV and Parquet files of the table ``name``."""
+    return tables_dir / f"{name}.csv", tables_dir / f"{name}.parquet"
+
+
+def figure_paths(figures_dir: Path, name: str) -> tuple[Path, Path]:
+    """The PNG and PDF files of the figure ``name``."""
+    return figures_dir / f"{name}.png", figures_dir / f"{name}.pdf"

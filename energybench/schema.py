@@ -1,0 +1,120 @@
+"""The dataset contract: every column, its Arrow type and its unit.
+
+Shards written by workers and the dataset written by ``collect`` use these
+schemas. Later versions add columns; they never rename or drop one. Units are
+part of every column name (``_s``, ``_w``, ``_j``, ``_mib``, ``_pct``...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+#: Bumped whenever a shard written by one version cannot be read by another.
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the contract."""
+
+    name: str
+    type: pa.DataType
+    doc: str
+    nullable: bool = False
+
+
+def _schema(columns: tuple[Column, ...]) -> pa.Schema:
+    return pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in columns])
+
+
+SAMPLE_COLUMNS: tuple[Column, ...] = (
+    Column("run_id", pa.string(), "stable run id (hash of the resolved run spec)"),
+    Column("attempt", pa.int32(), "1 for the first attempt, +1 per resume"),
+    Column("time_s", pa.float64(), "Unix time of the reading, seconds"),
+    Column("epoch", pa.int32(), "training epoch (1-based); 0 before training"),
+    Column("phase", pa.string(), "idle | train | eval | checkpoint"),
+    Column("power_w", pa.float64(), "power of the metered devices, watts", nullable=True),
+    Column("energy_j", pa.float64(), "cumulative meter counter since the meter opened, joules; null without a counter", nullable=True),
+    Column("meter", pa.string(), "nvml | rapl | estimate | synthetic: what produced this reading"),
+    Column("gpu_util_pct", pa.float32(), "GPU (or CPU for estimate) utilisation, percent", nullable=True),
+    Column("mem_used_mib", pa.float32(), "device memory in use, MiB", nullable=True),
+    Column("temperature_c", pa.float32(), "device temperature, degrees Celsius", nullable=True),
+    Column("sm_clock_mhz", pa.float32(), "SM clock, MHz", nullable=True),
+)
+
+EPOCH_COLUMNS: tuple[Column, ...] = (
+    Column("run_id", pa.string(), "stable run id"),
+    Column("attempt", pa.int32(), "attempt that measured this epoch"),
+    Column("epoch", pa.int32(), "epoch number, 1-based"),
+    Column("start_s", pa.float64(), "Unix time the epoch started, seconds"),
+    Column("duration_s", pa.float64(), "wall time of the epoch (train + eval), seconds"),
+    Column("energy_j", pa.float64(), "authoritative epoch energy: counter delta where a counter exists, else trapezoid integral of power, joules", nullable=True),
+    Column("energy_eq1_j", pa.float64(), "the paper's eq. 1: mean sampled power x epoch time, joules", nullable=True),
+    Column("mean_power_w", pa.float64(), "mean of the power samples in the epoch, watts", nullable=True),
+    Column("samples", pa.int32(), "number of power samples in the epoch"),
+    Column("coverage_frac", pa.float64(), "fraction of the epoch's wall time spanned by its samples, 0..1"),
+    Column("low_samples", pa.bool_(), "true when the epoch had fewer than 2 samples (energy unreliable)"),
+    Column("net_energy_j", pa.float64(), "energy_j minus idle_power_w x duration_s, joules", nullable=True),
+    Column("train_loss", pa.float64(), "mean training loss", nullable=True),
+    Column("val_loss", pa.float64(), "validation loss", nullable=True),
+    Column("val_accuracy", pa.float64(), "monitored validation accuracy, 0..1 (null for the autoencoder)", nullable=True),
+)
+
+RUN_COLUMNS: tuple[Column, ...] = (
+    Column("run_id", pa.string(), "stable run id"),
+    Column("experiment", pa.string(), "experiment name from the config"),
+    Column("dataset", pa.string(), "pamap2 | celeba"),
+    Column("paradigm", pa.string(), "paradigm name, e.g. pamap2-baseline"),
+    Column("setup", pa.int32(), "setup number 1..N, batch-major (the paper's Table 1)"),
+    Column("batch_size", pa.int32(), "training batch size, samples"),
+    Column("learning_rate", pa.float64(), "constant learning rate"),
+    Column("repeat", pa.int32(), "repeat index, 1-based"),
+    Column("hardware", pa.string(), "hardware target name (partition label)"),
+    Column("meter", pa.string(), "meter kind that produced the energy numbers"),
+    Column("status", pa.string(), "COMPLETED | FAILED | ... (final worker state)"),
+    Column("epochs", pa.int32(), "epochs trained"),
+    Column("threshold_epoch", pa.int32(), "first epoch whose monitored accuracy reached the threshold; null if never", nullable=True),
+    Column("stop_reason", pa.string(), "patience | max_epochs | energy_budget | failed: ...", nullable=True),
+    Column("best_val_accuracy", pa.float64(), "best monitored validation accuracy, 0..1", nullable=True),
+    Column("duration_s", pa.float64(), "wall time of training (all epochs, all attempts), seconds"),
+    Column("energy_j", pa.float64(), "gross energy of all epochs, joules", nullable=True),
+    Column("idle_power_w", pa.float64(), "idle power measured before training, watts", nullable=True),
+    Column("net_energy_j", pa.float64(), "energy_j minus idle power x duration, joules", nullable=True),
+    Column("attempts", pa.int32(), "number of attempts (1 + resumes)"),
+    Column("device", pa.string(), "torch device the run trained on (cpu, cuda)"),
+    Column("host", pa.string(), "host name of the (last) attempt", nullable=True),
+    Column("data_synthetic", pa.bool_(), "true when the data were generated (not the published dataset)"),
+    Column("params_total", pa.int64(), "model parameters, count", nullable=True),
+    Column("params_trainable", pa.int64(), "trainable parameters, count", nullable=True),
+    Column("buffers_bytes", pa.int64(), "bytes of model buffers", nullable=True),
+    Column("model_size_bytes", pa.int64(), "bytes of parameters + buffers", nullable=True),
+    Column("macs_per_sample", pa.int64(), "multiply-accumulates of one forward pass per sample", nullable=True),
+)
+
+SAMPLE_SCHEMA = _schema(SAMPLE_COLUMNS)
+EPOCH_SCHEMA = _schema(EPOCH_COLUMNS)
+RUN_SCHEMA = _schema(RUN_COLUMNS)
+
+#: Metadata key under which every shard records the schema version.
+VERSION_KEY = b"energybench.schema_version"
+
+
+def with_version(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with the schema version stamped into its metadata."""
+    return schema.with_metadata({VERSION_KEY: str(SCHEMA_VERSION).encode()})
+
+
+def describe() -> dict[str, list[dict[str, object]]]:
+    """A JSON-able description of the contract (written as ``dataset/schema.json``)."""
+
+    def rows(cols: tuple[Column, ...]) -> list[dict[str, object]]:
+        return [{"name": c.name, "type": str(c.type), "nullable": c.nullable, "doc": c.doc} for c in cols]
+
+    return {
+        "schema_version": SCHEMA_VERSION,  # type: ignore[dict-item]
+        "runs": rows(RUN_COLUMNS),
+        "epochs": rows(EPOCH_COLUMNS),
+        "samples": rows(SAMPLE_COLUMNS),
+    }
