@@ -65,6 +65,10 @@ class RunPaths:
 
     dir: Path
 
+    def sibling(self, run_id: str) -> "RunPaths":
+        """Another run of the same results directory (e.g. the one holding our encoder)."""
+        return RunPaths(self.dir.parent / run_id)
+
     @property
     def spec(self) -> Path:
         return self.dir / "spec.json"
@@ -96,8 +100,17 @@ class RunPaths:
     def sample_part(self, attempt: int, seq: int) -> Path:
         return self.samples_dir / f"part-a{attempt:03d}-{seq:06d}.parquet"
 
-    def sample_parts(self) -> list[Path]:
-        return sorted(self.samples_dir.glob("part-a*.parquet")) if self.samples_dir.is_dir() else []
+    def sample_segment(self, attempt: int, first_seq: int, last_seq: int) -> Path:
+        return self.samples_dir / f"seg-a{attempt:03d}-{first_seq:06d}-{last_seq:06d}.parquet"
+
+    def sample_parts(self, attempt: int | None = None) -> list[Path]:
+        """Uncompacted sampler parts (of one attempt, or all)."""
+        pattern = f"part-a{attempt:03d}-*.parquet" if attempt is not None else "part-a*.parquet"
+        return sorted(self.samples_dir.glob(pattern)) if self.samples_dir.is_dir() else []
+
+    def sample_files(self) -> list[Path]:
+        """Every samples shard: compacted segments and parts."""
+        return sorted(self.samples_dir.glob("*.parquet")) if self.samples_dir.is_dir() else []
 
     def epochs(self, attempt: int) -> Path:
         return self.dir / f"epochs-a{attempt:03d}.parquet"
@@ -150,6 +163,10 @@ class ResultsLayout:
         if not self.runs_dir.is_dir():
             return []
         return [RunPaths(p) for p in sorted(self.runs_dir.iterdir()) if p.is_dir()]
+
+    def archive(self, run_id: str, stamp: str) -> Path:
+        """Where ``submit --force`` moves a run's earlier measurements (never deleted)."""
+        return self.root / "archive" / f"{run_id}-{stamp}"
 
     @property
     def jobs_dir(self) -> Path:

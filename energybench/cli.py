@@ -1,0 +1,157 @@
+"""The ``energybench`` command line: thin click commands over the pipeline modules.
+
+Heavy libraries (torch, timm, matplotlib, polars) are imported inside the
+commands that need them, so ``--help`` and ``status`` answer instantly.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import EnergybenchError
+
+
+def _err(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+class _Group(click.Group):
+    """Turns every :class:`EnergybenchError` into one line on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except EnergybenchError as exc:
+            _err(f"energybench: error: {str(exc).splitlines()[0]}")
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            _err("energybench: interrupted")
+            sys.exit(130)
+
+
+EXISTING_FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
+DIR = click.Path(file_okay=False, path_type=Path)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="energybench")
+def cli() -> None:
+    """Measure how training setups change the energy a GPU spends.
+
+    Pipeline: plan -> submit -> status -> collect -> tables -> figures.
+    """
+
+
+@cli.command("plan")
+@click.argument("config", type=EXISTING_FILE)
+@click.option("--json", "as_json", is_flag=True, help="Print every run spec as JSON.")
+def plan_cmd(config: Path, as_json: bool) -> None:
+    """Expand CONFIG into runs; print runs per paradigm x hardware and the total."""
+    from .config import load_config
+    from .plan import plan, summarize
+
+    exp = load_config(config)
+    specs = plan(exp)
+    if as_json:
+        click.echo(json.dumps([s.to_dict() for s in specs], indent=2))
+        return
+    click.echo(f"experiment {exp.name}: {len(exp.grid.setups())} setups x {len(exp.paradigms)} paradigms "
+               f"x {exp.repeats} repeats x {len(exp.hardware)} hardware")
+    for (paradigm, hw), n in sorted(summarize(specs).items()):
+        click.echo(f"  {paradigm:<22} {hw:<10} {n:>5} runs")
+    click.echo(f"total: {len(specs)} runs")
+
+
+@cli.command("submit")
+@click.argument("config", type=EXISTING_FILE)
+@click.option("--results", type=DIR, default=None, help="Results directory (default results/<name>).")
+@click.option("--executor", type=click.Choice(["local", "slurm"]), default=None,
+              help="Override the config's executor.")
+@click.option("--force", is_flag=True, help="Rerun every run, completed ones too (earlier data archived).")
+def submit_cmd(config: Path, results: Path | None, executor: str | None, force: bool) -> None:
+    """Validate CONFIG, plan it and execute the runs that are not done yet."""
+    from .status import all_completed, run_states
+    from .submit import submit
+
+    p = submit(config, results, executor, force=force, echo=click.echo)
+    if p.experiment.executor.kind == "local":
+        states = run_states(p.layout)
+        n_ok = sum(s.state == "COMPLETED" for s in states)
+        click.echo(f"{n_ok}/{len(states)} runs completed; next: energybench collect {p.layout.root}")
+        if not all_completed(states):
+            sys.exit(1)
+
+
+@cli.command("status")
+@click.argument("results", type=DIR)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per run.")
+def status_cmd(results: Path, as_json: bool) -> None:
+    """Runs of RESULTS by state; exit 0 only when every run completed."""
+    from .paths import ResultsLayout
+    from .status import STATES, all_completed, counts, run_states
+
+    states = run_states(ResultsLayout(results))
+    if as_json:
+        click.echo(json.dumps([s.to_dict() for s in states], indent=2))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"{results}: {len(states)} runs")
+        table.add_column("hardware")
+        table.add_column("paradigm")
+        shown = [s for s in STATES if any(x.state == s for x in states)]
+        for s in shown:
+            table.add_column(s, justify="right")
+        for (hw, paradigm), c in sorted(counts(states).items()):
+            table.add_row(hw, paradigm, *[str(c.get(s, 0)) for s in shown])
+        Console().print(table)
+        for s in states:
+            if s.state in ("FAILED", "LOST", "TIMEOUT"):
+                click.echo(f"{s.state} {s.run_id} {s.paradigm} setup {s.setup} repeat {s.repeat}: {s.reason}")
+    sys.exit(0 if all_completed(states) else 1)
+
+
+@cli.command("collect")
+@click.argument("results", type=DIR)
+def collect_cmd(results: Path) -> None:
+    """Merge every run's shards into RESULTS/dataset and write RESULTS/tables."""
+    from .collect import collect
+
+    rep = collect(results, echo=click.echo, warn=_err)
+    click.echo(f"dataset: {rep.dataset_dir} ({rep.runs} runs, {rep.epochs} epochs, {rep.samples} samples, "
+               f"{len(rep.quarantined)} files quarantined)")
+
+
+@cli.command("tables")
+@click.argument("dataset", type=DIR)
+@click.option("--out", type=DIR, default=None, help="Output directory (default: beside the dataset).")
+def tables_cmd(dataset: Path, out: Path | None) -> None:
+    """Recompute the tables from a DATASET directory alone."""
+    from .collect import recompute_tables
+
+    paths = recompute_tables(dataset, out)
+    click.echo(f"{len(paths)} table files in {paths[0].parent if paths else out}")
+
+
+@cli.command("figures")
+@click.argument("results", type=DIR)
+@click.option("--run", "run_id", default=None, help="Run id for the power-over-time figure.")
+def figures_cmd(results: Path, run_id: str | None) -> None:
+    """Draw the figures of RESULTS (after collect) into RESULTS/figures."""
+    from .figures import draw_figures
+    from .paths import ResultsLayout
+
+    layout = ResultsLayout(results)
+    paths = draw_figures(layout.dataset_dir, layout.tables_dir, layout.figures_dir, run_id=run_id)
+    click.echo(f"{len(paths)} figure files in {layout.figures_dir}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="energybench")

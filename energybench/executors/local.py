@@ -1,0 +1,136 @@
+"""The local executor: each run is a worker subprocess, a few at a time.
+
+Dependencies are respected (a run starts once the run holding its encoder has
+completed; if that run failed, the dependent run fails without starting). On
+GPUs each slot owns one device through ``CUDA_VISIBLE_DEVICES``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO
+
+from ..config import Experiment
+from ..paths import ResultsLayout, read_json, write_json
+from ..plan import RunSpec
+from ..worker import markers
+
+POLL_S = 0.2
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids this process may use (from CUDA_VISIBLE_DEVICES, else NVML); [] without GPUs."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            return [str(i) for i in range(pynvml.nvmlDeviceGetCount())]
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # no driver, no library: a CPU machine
+        return []
+
+
+@dataclass
+class _Running:
+    spec: RunSpec
+    proc: subprocess.Popen[bytes]
+    log: IO[bytes]
+    slot: str | None
+    deadline_s: float
+
+
+def _archive(layout: ResultsLayout, spec: RunSpec) -> None:
+    run = layout.run(spec.run_id)
+    if run.started.exists() or run.failed.exists():
+        target = layout.archive(spec.run_id, time.strftime("%Y%m%dT%H%M%S"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        run.dir.rename(target)
+        run.dir.mkdir(parents=True)
+        write_json(run.spec, spec.to_dict())
+
+
+def run_local(exp: Experiment, layout: ResultsLayout, specs: list[RunSpec], *, force: bool = False,
+              echo: Callable[[str], None] = print) -> None:
+    """Execute ``specs`` as local worker subprocesses; returns when all have ended."""
+    gpus = visible_gpus() if exp.training.device != "cpu" else []
+    cap = exp.executor.max_parallel or max(1, len(gpus))
+    free_slots: list[str | None] = list(gpus[:cap]) if gpus else [None] * cap
+    if gpus and cap > len(gpus):
+        free_slots += [gpus[i % len(gpus)] for i in range(len(gpus), cap)]
+    if force:
+        for s in specs:
+            _archive(layout, s)
+    queue = list(specs)
+    running: list[_Running] = []
+    done = 0
+    try:
+        while queue or running:
+            for r in list(running):
+                rc = r.proc.poll()
+                timed_out = rc is None and time.time() > r.deadline_s
+                if timed_out:
+                    os.killpg(r.proc.pid, signal.SIGKILL)
+                    r.proc.wait()
+                    markers.mark_failed(layout.run(r.spec.run_id), f"timed out after {r.spec.timeout_min} min",
+                                        state="TIMEOUT")
+                elif rc is None:
+                    continue
+                r.log.close()
+                running.remove(r)
+                free_slots.append(r.slot)
+                done += 1
+                echo(f"[{done}/{len(specs)}] {_summary(layout, r.spec)}")
+            for spec in list(queue):
+                if not free_slots:
+                    break
+                if spec.depends_on and not layout.run(spec.depends_on).done.exists():
+                    pending = {q.run_id for q in queue} | {r.spec.run_id for r in running}
+                    if spec.depends_on in pending:
+                        continue  # its encoder is still being trained
+                    markers.mark_failed(layout.run(spec.run_id), f"dependency {spec.depends_on} "
+                                        f"({spec.paradigm} needs its encoder) did not complete")
+                    queue.remove(spec)
+                    done += 1
+                    echo(f"[{done}/{len(specs)}] {_summary(layout, spec)}")
+                    continue
+                queue.remove(spec)
+                running.append(_start(layout, spec, free_slots.pop(0)))
+            time.sleep(POLL_S)
+    except KeyboardInterrupt:
+        for r in running:
+            os.killpg(r.proc.pid, signal.SIGTERM)
+        for r in running:
+            r.proc.wait()
+        raise
+
+
+def _start(layout: ResultsLayout, spec: RunSpec, slot: str | None) -> _Running:
+    run = layout.run(spec.run_id)
+    env = dict(os.environ)
+    if slot is not None:
+        env["CUDA_VISIBLE_DEVICES"] = slot
+    log = open(run.log, "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "energybench.worker", str(run.dir)],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    return _Running(spec, proc, log, slot, time.time() + spec.timeout_min * 60)
+
+
+def _summary(layout: ResultsLayout, spec: RunSpec) -> str:
+    run = layout.run(spec.run_id)
+    what = f"{spec.paradigm} setup {spec.setup} repeat {spec.repeat} on {spec.hardware} ({spec.run_id})"
+    if run.done.exists():
+        d = read_json(run.done)
+        return f"COMPLETED {what}: {d.get('epochs')} epochs"
+    reason = read_json(run.failed).get("reason") if run.failed.exists() else "no marker"
+    return f"FAILED    {what}: {reason}; log: {run.log}"

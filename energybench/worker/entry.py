@@ -1,0 +1,155 @@
+"""The training worker: one run, from its ``spec.json`` to its shards and record.
+
+``python -m energybench.worker RUN_DIR`` (local executor) and the SLURM job
+function both call :func:`main`. The worker never raises for a run that
+failed: it writes ``failed.json`` with a one-line reason and returns 1.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import EnergybenchError
+from ..paths import RunPaths, read_json, write_json
+from ..plan import RunSpec
+from . import markers
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def _device(requested: str) -> Any:
+    import torch
+
+    if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise EnergybenchError("training.device is 'cuda' but no CUDA device is visible to this job")
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def _provenance(device: Any, meter_info: dict[str, Any], spec: RunSpec) -> dict[str, Any]:
+    import timm
+    import torch
+
+    info: dict[str, Any] = {
+        "host": socket.gethostname(), "python": platform.python_version(),
+        "torch": torch.__version__, "timm": timm.__version__, "energybench": __version__,
+        "git_commit": _git_commit(), "device": device.type, **markers.scheduler_ids(),
+        "meter": meter_info, "sampler_period_s": spec.meter["period_s"],
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    }
+    if device.type == "cuda":
+        info["gpu_name"] = torch.cuda.get_device_name(device)
+        info["cuda_version"] = torch.version.cuda
+    return info
+
+
+def execute(run: RunPaths) -> dict[str, Any]:
+    """Run the training described by ``run.spec``; returns the run record."""
+    import torch
+
+    from ..meter import open_meter
+    from ..meter.sampler import Sampler
+    from ..shards import SampleShardWriter
+    from .data import ensure_data
+    from .models import model_characteristics
+    from .tasks import build_task
+    from .train import run_epochs
+
+    spec = RunSpec.from_dict(read_json(run.spec))
+    attempt = markers.previous_attempts(run) + 1
+    started = markers.mark_started(run, attempt)
+    t_start = time.time()
+    if spec.training.get("threads"):
+        torch.set_num_threads(int(spec.training["threads"]))
+    torch.manual_seed(spec.seed)
+    device = _device(spec.training["device"])
+    data_synthetic = ensure_data(spec.dataset, spec.data)
+    encoder_path = None
+    if spec.depends_on:
+        encoder_path = run.sibling(spec.depends_on).encoder
+    task = build_task(spec, device, encoder_path)
+    characteristics = model_characteristics(task.model, task.example_input)
+
+    meter = open_meter(spec.meter["kind"], tdp_w=spec.meter.get("tdp_w"), device=device.type)
+    writer = SampleShardWriter(run, attempt)
+    progress: dict[str, Any] = {"attempt": attempt, "epoch": 0}
+
+    def sink(batch: Any) -> None:
+        writer.write(batch)
+        markers.heartbeat(run, **progress)
+
+    def on_epoch(**p: Any) -> None:
+        progress.update(p)
+        markers.heartbeat(run, **progress)
+
+    sampler = Sampler(meter, run_id=spec.run_id, attempt=attempt, period_s=spec.meter["period_s"],
+                      flush_s=spec.meter["flush_s"], sink=sink)
+    idle_power_w = None
+    try:
+        sampler.start()
+        if spec.meter["idle_s"] > 0:
+            sampler.begin(0, "idle")
+            time.sleep(spec.meter["idle_s"])
+            sampler.begin(0, "checkpoint")
+            idle = sampler.stats(0, ("idle",))
+            if idle is not None and idle.samples >= 2 and idle.end_s > idle.start_s:
+                energy = idle.energy_j()
+                idle_power_w = energy / (idle.end_s - idle.start_s) if energy is not None else idle.mean_power_w
+        result = run_epochs(spec, run, attempt, task, sampler, device, idle_power_w, on_epoch)
+        if spec.paradigm == "pamap2-autoencoder":
+            task.save_artifacts(run.encoder)
+    finally:
+        sampler.stop()
+        meter.close()
+    writer.compact()
+    record = {
+        **spec.to_dict(), "status": "COMPLETED", "attempt": attempt, "attempts": attempt,
+        "epochs": result.epochs, "stop_reason": result.stop_reason,
+        "threshold_epoch": result.threshold_epoch, "best_val_accuracy": result.best_val_accuracy,
+        "resumed_from_epoch": result.resumed_from_epoch, "idle_power_w": idle_power_w,
+        "meter": meter.kind, "meter_errors": list(sampler.errors), "data_synthetic": data_synthetic,
+        "attempt_wall_s": time.time() - t_start, "started": started,
+        "provenance": _provenance(device, meter.info(), spec), **characteristics,
+    }
+    write_json(run.record, record)
+    markers.mark_done(run, attempt=attempt, epochs=result.epochs)
+    return record
+
+
+def main(run_dir: str | Path) -> int:
+    """Execute one run; 0 on success, 1 on failure (recorded in ``failed.json``)."""
+    run = RunPaths(Path(run_dir).absolute())
+    if not run.spec.exists():
+        print(f"energybench worker: {run.spec}: no run spec here", file=sys.stderr)
+        return 2
+    try:
+        execute(run)
+        return 0
+    except EnergybenchError as exc:
+        reason = str(exc)
+    except Exception as exc:  # a bug or a crash: keep the traceback in the log
+        traceback.print_exc()
+        reason = f"{type(exc).__name__}: {exc}"
+    except KeyboardInterrupt:
+        reason = "interrupted"
+    reason = reason.splitlines()[0] if reason else "unknown error"
+    markers.mark_failed(run, reason, attempt=markers.previous_attempts(run))
+    print(f"energybench worker: run {run.dir.name} failed: {reason}", file=sys.stderr)
+    return 1
