@@ -177,7 +177,7 @@ else
     nohup setsid mysqld_safe --no-defaults --user=root --datadir="$STATE/mysql" --socket="$DBSOCK" \
         --pid-file="$RUN/mysqld.pid" --port="$DB_PORT" --bind-address=127.0.0.1 --skip-name-resolve \
         --log-error="$LOG/mysqld.log" --innodb-lock-wait-timeout=900 --innodb-log-file-size=64M \
-        --innodb-buffer-pool-size=256M </dev/null >>"$LOG/mysqld_safe.out" 2>&1 9>&- &
+        --innodb-buffer-pool-size=1024M </dev/null >>"$LOG/mysqld_safe.out" 2>&1 9>&- &
     wait_for 60 db_ok || fail "mariadb did not come up" "$LOG/mysqld_safe.out" "$LOG/mysqld.log"
     if pid=$(pidfile_pid "$RUN/mysqld.pid"); then
         record mysqld "$pid"

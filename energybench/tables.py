@@ -1,0 +1,396 @@
+"""The paper's tables as pure functions of the dataset (``runs``, ``epochs``).
+
+Every table is a function ``(runs, epochs) -> DataFrame`` in :data:`TABLES`.
+Only COMPLETED runs count. Repeats are averaged with their spread
+(``*_mean_*``, ``*_std_*`` with ddof=1, ``n_*``); every column carries its unit
+(``_j``, ``_wh``, ``_mwh``, ``_s``, ``_pct``, ``_frac``) and every table has a
+fixed column order and sorted rows, so the same dataset gives byte-identical
+files. Missing paradigms or a partial grid give fewer (or zero) rows, never an
+error. ``net_*`` columns repeat a gross column with the idle power subtracted;
+they are null where the dataset has no idle measurement.
+
+Units: 1 Wh = 3600 J, 1 mWh = 3.6 J.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+
+from .errors import ResultsError
+from .paths import DatasetPaths, atomic_path, table_paths
+from .schema import EPOCH_SCHEMA, RUN_SCHEMA
+
+J_PER_WH = 3600.0
+J_PER_MWH = 3.6
+
+#: Identifies one training setup of one paradigm on one hardware (Table 1).
+SETUP_KEYS = ["dataset", "paradigm", "hardware", "setup", "batch_size", "learning_rate"]
+#: The same setup across paradigms (for eq. 2, Table 2 and Table 3 pairings).
+PAIR_KEYS = ["hardware", "setup", "batch_size", "learning_rate"]
+
+AUTOENCODER, FROZEN, UNFROZEN, BASELINE = "pamap2-autoencoder", "pamap2-frozen", "pamap2-unfrozen", "pamap2-baseline"
+#: Table 3's row labels.
+MULTITASK_TYPES = {"celeba-attributes": "attribute", "celeba-identity": "identity", "celeba-multitask": "both"}
+NEVER_NOTE = "never (classifier on pretrained encoder costs >= training from scratch)"
+NOT_MEASURED_NOTE = "no energy measured for one of the three paradigms"
+
+_KEY_TYPES = {
+    "dataset": pl.String, "paradigm": pl.String, "hardware": pl.String,
+    "setup": pl.Int32, "batch_size": pl.Int32, "learning_rate": pl.Float64,
+}
+F, I, S, B = pl.Float64, pl.Int64, pl.String, pl.Boolean
+
+
+def _cols(*names: str, dtype: pl.DataType = F) -> dict[str, pl.DataType]:
+    return {n: dtype for n in names}
+
+
+# The output contract of each table: column order and types.
+ENERGY_PER_EPOCH = {
+    **_KEY_TYPES,
+    **_cols("epoch_energy_mean_mwh", "epoch_energy_std_mwh", "net_epoch_energy_mean_mwh", "net_epoch_energy_std_mwh",
+            "epoch_energy_eq1_mean_mwh", "epoch_energy_eq1_std_mwh", "epoch_duration_mean_s"),
+    **_cols("n_runs", "n_epochs", "n_low_sample_epochs", dtype=I),
+}
+TOTAL_ENERGY = {
+    **_KEY_TYPES,
+    **_cols("energy_mean_wh", "energy_std_wh", "net_energy_mean_wh", "net_energy_std_wh",
+            "energy_of_worst_pct", "net_energy_of_worst_pct", "epochs_mean", "epochs_std",
+            "duration_mean_s", "best_val_accuracy_mean_frac"),
+    "n_runs": I,
+}
+_BREAK_EVEN_ENERGIES = ("enc_energy_wh", "class_energy_wh", "enc_class_energy_wh")
+BREAK_EVEN = {
+    "hardware": S, "kind": S, "setup": pl.Int32, "batch_size": pl.Int32, "learning_rate": F,
+    **{c: F for e in _BREAK_EVEN_ENERGIES for c in (e, f"net_{e}")},
+    "cycles": F, "net_cycles": F, "pays_off": B, "net_pays_off": B, "note": S, "n_setups": I,
+}
+FREEZE_SAVINGS = {
+    "hardware": S,
+    **_cols("unfrozen_energy_mean_wh", "unfrozen_energy_std_wh", "net_unfrozen_energy_mean_wh",
+            "frozen_energy_mean_wh", "frozen_energy_std_wh", "net_frozen_energy_mean_wh",
+            "savings_frac", "net_savings_frac"),
+    **_cols("n_setups", "n_runs_unfrozen", "n_runs_frozen", dtype=I),
+}
+MULTITASK = {
+    "hardware": S, "type": S, "paradigm": S,
+    **_cols("epoch_energy_mean_mwh", "epoch_energy_std_mwh", "net_epoch_energy_mean_mwh",
+            "epochs_mean", "epochs_std", "energy_mean_wh", "energy_std_wh", "net_energy_mean_wh"),
+    "n_runs": I,
+    **_cols("single_tasks_energy_mean_wh", "multitask_energy_mean_wh", "multitask_savings_frac",
+            "net_single_tasks_energy_mean_wh", "net_multitask_energy_mean_wh", "net_multitask_savings_frac"),
+    "n_paired_setups": I,
+}
+ENERGY_TO_TARGET = {
+    "run_id": S, **_KEY_TYPES, "repeat": pl.Int32, "epochs": pl.Int32, "threshold_epoch": pl.Int32,
+    "reached": B, **_cols("energy_to_target_wh", "net_energy_to_target_wh", "energy_wh", "net_energy_wh",
+                          "energy_to_target_frac"),
+}
+
+
+def _finish(df: pl.DataFrame, schema: dict[str, pl.DataType], sort: list[str]) -> pl.DataFrame:
+    """``df`` sorted by ``sort`` (nulls last; helper columns allowed), in the table's column order and types."""
+    return df.sort(sort, nulls_last=True, maintain_order=True).select(pl.col(n).cast(t) for n, t in schema.items())
+
+
+def _completed(runs: pl.DataFrame) -> pl.DataFrame:
+    return runs.filter(pl.col("status") == "COMPLETED")
+
+
+def _mean_std(col: str, name: str, unit: str) -> list[pl.Expr]:
+    return [pl.col(col).mean().alias(f"{name}_mean_{unit}"), pl.col(col).std().alias(f"{name}_std_{unit}")]
+
+
+def _ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
+    """``num / den``; null (not inf) when ``den`` is null or not positive."""
+    return pl.when(den > 0).then(num / den).otherwise(None)
+
+
+def _per_run_epoch_means(epochs: pl.DataFrame) -> pl.DataFrame:
+    """Each run's mean energy per epoch (mWh), gross, net and eq. 1."""
+    return epochs.group_by("run_id").agg(
+        (pl.col("energy_j").mean() / J_PER_MWH).alias("epoch_energy_mwh"),
+        (pl.col("net_energy_j").mean() / J_PER_MWH).alias("net_epoch_energy_mwh"),
+        (pl.col("energy_eq1_j").mean() / J_PER_MWH).alias("epoch_energy_eq1_mwh"),
+        pl.col("duration_s").mean().alias("epoch_duration_s"),
+        pl.len().alias("n_epochs"),
+        pl.col("low_samples").sum().alias("n_low_sample_epochs"),
+    )
+
+
+def energy_per_epoch(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
+    """Fig. 3: mean energy per epoch (mWh) per setup; each run's epoch mean, then mean/std over repeats.
+
+    Epochs flagged ``low_samples`` are kept (``energy_j`` is authoritative) and counted.
+    """
+    per_run = _completed(runs).select([*SETUP_KEYS, "run_id"]).join(_per_run_epoch_means(epochs), on="run_id")
+    out = per_run.group_by(SETUP_KEYS).agg(
+        *_mean_std("epoch_energy_mwh", "epoch_energy", "mwh"),
+        *_mean_std("net_epoch_energy_mwh", "net_epoch_energy", "mwh"),
+        *_mean_std("epoch_energy_eq1_mwh", "epoch_energy_eq1", "mwh"),
+        pl.col("epoch_duration_s").mean().alias("epoch_duration_mean_s"),
+        pl.len().alias("n_runs"),
+        pl.col("n_epochs").sum(),
+        pl.col("n_low_sample_epochs").sum(),
+    )
+    return _finish(out, ENERGY_PER_EPOCH, SETUP_KEYS)
+
+
+def total_energy(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
+    """Fig. 4: energy per run to early stop (Wh) per setup, and as a percentage of the worst setup.
+
+    The worst setup is the one with the highest mean energy within the same
+    dataset x paradigm x hardware.
+    """
+    runs = _completed(runs).with_columns(
+        (pl.col("energy_j") / J_PER_WH).alias("energy_wh"),
+        (pl.col("net_energy_j") / J_PER_WH).alias("net_energy_wh"),
+    )
+    out = runs.group_by(SETUP_KEYS).agg(
+        *_mean_std("energy_wh", "energy", "wh"),
+        *_mean_std("net_energy_wh", "net_energy", "wh"),
+        pl.col("epochs").mean().alias("epochs_mean"),
+        pl.col("epochs").std().alias("epochs_std"),
+        pl.col("duration_s").mean().alias("duration_mean_s"),
+        pl.col("best_val_accuracy").mean().alias("best_val_accuracy_mean_frac"),
+        pl.len().alias("n_runs"),
+    )
+    group = ["dataset", "paradigm", "hardware"]
+    out = out.with_columns(
+        (100 * _ratio(pl.col(f"{p}energy_mean_wh"), pl.col(f"{p}energy_mean_wh").max().over(group)))
+        .alias(f"{p}energy_of_worst_pct")
+        for p in ("", "net_")
+    )
+    return _finish(out, TOTAL_ENERGY, SETUP_KEYS)
+
+
+def _setup_means(runs: pl.DataFrame, paradigm: str, prefix: str) -> pl.DataFrame:
+    """Mean gross and net energy (Wh) over repeats, per hardware x setup, of one paradigm."""
+    return (
+        runs.filter(pl.col("paradigm") == paradigm)
+        .group_by(PAIR_KEYS)
+        .agg(
+            (pl.col("energy_j").mean() / J_PER_WH).alias(f"{prefix}energy_wh"),
+            (pl.col("net_energy_j").mean() / J_PER_WH).alias(f"net_{prefix}energy_wh"),
+            pl.len().alias(f"n_runs_{prefix.rstrip('_')}"),
+        )
+    )
+
+
+def _eq2(prefix: str) -> list[pl.Expr]:
+    """Eq. 2, x = E_enc / (E_enc+class - E_class), for the gross or ``net_`` energies.
+
+    Never a negative or infinite x: a saving per cycle <= 0 means the
+    pretraining never pays off (``pays_off`` false, ``cycles`` null).
+    """
+    enc, cls, full = (pl.col(f"{prefix}{e}") for e in _BREAK_EVEN_ENERGIES)
+    saving = full - cls
+    known = enc.is_not_null() & saving.is_not_null()
+    return [
+        pl.when(known & (saving > 0)).then((enc / saving).clip(lower_bound=0.0)).otherwise(None).alias(f"{prefix}cycles"),
+        pl.when(known).then(saving > 0).otherwise(None).alias(f"{prefix}pays_off"),
+    ]
+
+
+def break_even(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
+    """Eq. 2 / Fig. 5: recycling cycles until the autoencoder pretraining pays off.
+
+    ``kind`` = setup: one row per hardware x setup that has all three paradigms
+    (autoencoder = E_enc, frozen = E_class, baseline = E_enc+class; mean Wh
+    over repeats). Per hardware, ``best`` and ``worst`` copy the setup with the
+    fewest and the most cycles (never = infinitely many; ties go to the lower
+    setup) and ``average`` applies eq. 2 to the energies averaged over setups.
+    """
+    runs = _completed(runs)
+    setups = (
+        _setup_means(runs, AUTOENCODER, "enc_")
+        .join(_setup_means(runs, FROZEN, "class_"), on=PAIR_KEYS)
+        .join(_setup_means(runs, BASELINE, "enc_class_"), on=PAIR_KEYS)
+        .with_columns(*_eq2(""), *_eq2("net_"), kind=pl.lit("setup"), n_setups=pl.lit(1, dtype=I))
+    )
+    ranked = setups.filter(pl.col("pays_off").is_not_null()).with_columns(
+        _rank=pl.col("cycles").fill_null(float("inf"))
+    )
+    first_per_hardware = pl.int_range(pl.len()).over("hardware") == 0
+    best = ranked.sort(["hardware", "_rank", "setup"]).filter(first_per_hardware).with_columns(kind=pl.lit("best"))
+    worst = (
+        ranked.sort(["hardware", "_rank", "setup"], descending=[False, True, False])
+        .filter(first_per_hardware)
+        .with_columns(kind=pl.lit("worst"))
+    )
+    energies = [c for e in _BREAK_EVEN_ENERGIES for c in (e, f"net_{e}")]
+    average = (
+        ranked.group_by("hardware")
+        .agg(*(pl.col(c).mean() for c in energies), pl.len().alias("n_setups"))
+        .with_columns(*_eq2(""), *_eq2("net_"), kind=pl.lit("average"))
+    )
+    columns = [c for c in BREAK_EVEN if c != "note"]
+    out = pl.concat(
+        [f.select([pl.col(c).cast(BREAK_EVEN[c]) if c in f.columns else pl.lit(None, BREAK_EVEN[c]).alias(c)
+                   for c in columns]) for f in (setups, best, worst, average)]
+    ).with_columns(
+        note=pl.when(pl.col("pays_off").is_null()).then(pl.lit(NOT_MEASURED_NOTE))
+        .when(~pl.col("pays_off")).then(pl.lit(NEVER_NOTE)),
+        _kind_order=pl.col("kind").replace_strict({"setup": 0, "best": 1, "worst": 2, "average": 3}),
+    )
+    return _finish(out, BREAK_EVEN, ["hardware", "_kind_order", "setup"])
+
+
+def freeze_savings(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
+    """Table 2: mean Wh of the frozen vs the fine-tuned (unfrozen) pretrained encoder per hardware.
+
+    Only setups present in both paradigms are compared; the mean and std are
+    over those setups (each setup's repeats averaged first). savings_frac =
+    1 - E_frozen / E_unfrozen.
+    """
+    runs = _completed(runs)
+    paired = _setup_means(runs, UNFROZEN, "unfrozen_").join(_setup_means(runs, FROZEN, "frozen_"), on=PAIR_KEYS)
+    out = paired.group_by("hardware").agg(
+        *(e for p in ("unfrozen", "frozen") for e in (
+            *_mean_std(f"{p}_energy_wh", f"{p}_energy", "wh"),
+            pl.col(f"net_{p}_energy_wh").mean().alias(f"net_{p}_energy_mean_wh"),
+            pl.col(f"n_runs_{p}").sum(),
+        )),
+        pl.len().alias("n_setups"),
+    ).with_columns(
+        (1 - _ratio(pl.col(f"{p}frozen_energy_mean_wh"), pl.col(f"{p}unfrozen_energy_mean_wh"))).alias(f"{p}savings_frac")
+        for p in ("", "net_")
+    )
+    return _finish(out, FREEZE_SAVINGS, ["hardware"])
+
+
+def multitask(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
+    """Table 3: mean energy per epoch (mWh) and mean epochs per hardware x type, plus the total comparison.
+
+    Rows: hardware x type (attribute, identity, both), averaged over every
+    completed run of that paradigm. The comparison columns are per hardware
+    (repeated on its rows): over the setups where all three types completed,
+    the mean Wh per setup of attribute + identity trained separately
+    (``single_tasks_energy_mean_wh``) vs the multitask run, and
+    ``multitask_savings_frac`` = 1 - multitask / single tasks.
+    """
+    runs = _completed(runs).filter(pl.col("paradigm").is_in(list(MULTITASK_TYPES)))
+    per_run = runs.join(_per_run_epoch_means(epochs), on="run_id", how="left").with_columns(
+        type=pl.col("paradigm").replace_strict(MULTITASK_TYPES, return_dtype=pl.String),
+        energy_wh=pl.col("energy_j") / J_PER_WH,
+        net_energy_wh=pl.col("net_energy_j") / J_PER_WH,
+    )
+    rows = per_run.group_by(["hardware", "type", "paradigm"]).agg(
+        *_mean_std("epoch_energy_mwh", "epoch_energy", "mwh"),
+        pl.col("net_epoch_energy_mwh").mean().alias("net_epoch_energy_mean_mwh"),
+        pl.col("epochs").mean().alias("epochs_mean"),
+        pl.col("epochs").std().alias("epochs_std"),
+        *_mean_std("energy_wh", "energy", "wh"),
+        pl.col("net_energy_wh").mean().alias("net_energy_mean_wh"),
+        pl.len().alias("n_runs"),
+    )
+    attr, ident, both = (_setup_means(runs, p, f"{t}_") for p, t in MULTITASK_TYPES.items())
+    paired = attr.join(ident, on=PAIR_KEYS).join(both, on=PAIR_KEYS)
+    comparison = paired.group_by("hardware").agg(
+        *(
+            e for p in ("", "net_") for e in (
+                (pl.col(f"{p}attribute_energy_wh") + pl.col(f"{p}identity_energy_wh")).mean()
+                .alias(f"{p}single_tasks_energy_mean_wh"),
+                pl.col(f"{p}both_energy_wh").mean().alias(f"{p}multitask_energy_mean_wh"),
+            )
+        ),
+        pl.len().alias("n_paired_setups"),
+    ).with_columns(
+        (1 - _ratio(pl.col(f"{p}multitask_energy_mean_wh"), pl.col(f"{p}single_tasks_energy_mean_wh")))
+        .alias(f"{p}multitask_savings_frac")
+        for p in ("", "net_")
+    )
+    out = rows.join(comparison, on="hardware", how="left").with_columns(
+        _type_order=pl.col("type").replace_strict({"attribute": 0, "identity": 1, "both": 2})
+    )
+    return _finish(out, MULTITASK, ["hardware", "_type_order"])
+
+
+def energy_to_target(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
+    """Energy (Wh) each run spent until its validation accuracy first reached the threshold.
+
+    The sum of ``epochs.energy_j`` over epochs 1..threshold_epoch (every attempt's
+    rows). Null when the threshold was never reached, or when an epoch up to it
+    is missing or has no energy. ``energy_to_target_frac`` is that energy over
+    the run's total: what early stopping's patience added is 1 minus it.
+    """
+    runs = _completed(runs)
+    upto = (
+        epochs.join(runs.select("run_id", "threshold_epoch"), on="run_id")
+        .filter(pl.col("epoch") <= pl.col("threshold_epoch"))
+        .group_by("run_id")
+        .agg(
+            *(
+                pl.when(
+                    (pl.col(f"{p}energy_j").null_count() == 0)
+                    & (pl.col("epoch").n_unique() == pl.col("threshold_epoch").first())
+                ).then(pl.col(f"{p}energy_j").sum() / J_PER_WH).alias(f"{p}energy_to_target_wh")
+                for p in ("", "net_")
+            )
+        )
+    )
+    out = runs.join(upto, on="run_id", how="left").with_columns(
+        reached=pl.col("threshold_epoch").is_not_null(),
+        energy_wh=pl.col("energy_j") / J_PER_WH,
+        net_energy_wh=pl.col("net_energy_j") / J_PER_WH,
+    ).with_columns(energy_to_target_frac=_ratio(pl.col("energy_to_target_wh"), pl.col("energy_wh")))
+    return _finish(out, ENERGY_TO_TARGET, [*SETUP_KEYS, "repeat", "run_id"])
+
+
+#: Every table, by file name. Tests parametrise over it; add new tables here.
+TABLES: dict[str, Callable[[pl.DataFrame, pl.DataFrame], pl.DataFrame]] = {
+    "energy_per_epoch": energy_per_epoch,
+    "total_energy": total_energy,
+    "break_even": break_even,
+    "freeze_savings": freeze_savings,
+    "multitask": multitask,
+    "energy_to_target": energy_to_target,
+}
+
+
+def _conform(df: pl.DataFrame, template: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with every contract column (missing nullable ones added as nulls) in its contract type."""
+    missing = [pl.lit(None, dtype).alias(name) for name, dtype in template.schema.items() if name not in df.columns]
+    df = df.with_columns(missing) if missing else df
+    return df.with_columns(pl.col(name).cast(dtype) for name, dtype in template.schema.items())
+
+
+_RUNS_TEMPLATE = pl.from_arrow(RUN_SCHEMA.empty_table())
+_EPOCHS_TEMPLATE = pl.from_arrow(EPOCH_SCHEMA.empty_table())
+
+
+def load_dataset(dataset_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The ``runs`` and ``epochs`` frames of a dataset directory, in the contract's types."""
+    paths = DatasetPaths(Path(dataset_dir))
+    if not (paths.runs.is_file() and paths.epochs.is_file()):
+        raise ResultsError(f"{dataset_dir}: no dataset here; run `energybench collect DIR` first")
+    frames = []
+    for path, template in ((paths.runs, _RUNS_TEMPLATE), (paths.epochs, _EPOCHS_TEMPLATE)):
+        try:
+            frames.append(_conform(pl.read_parquet(path), template))
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise ResultsError(f"{path}: unreadable dataset file ({type(exc).__name__}: {str(exc)[:80]}); "
+                               "run `energybench collect DIR` again") from None
+    return frames[0], frames[1]
+
+
+def compute_tables(runs: pl.DataFrame, epochs: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """Every table of :data:`TABLES` for one dataset."""
+    runs, epochs = _conform(runs, _RUNS_TEMPLATE), _conform(epochs, _EPOCHS_TEMPLATE)
+    return {name: table(runs, epochs) for name, table in TABLES.items()}
+
+
+def write_tables(tables: dict[str, pl.DataFrame], out_dir: Path) -> list[Path]:
+    """Write each table as CSV and Parquet (atomically) under ``out_dir``; return the paths written."""
+    written: list[Path] = []
+    for name in sorted(tables):
+        csv_path, parquet_path = table_paths(Path(out_dir), name)
+        with atomic_path(csv_path) as tmp:
+            tables[name].write_csv(tmp)
+        with atomic_path(parquet_path) as tmp:
+            tables[name].write_parquet(tmp, compression="zstd")
+        written += [csv_path, parquet_path]
+    return written
