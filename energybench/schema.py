@@ -118,3 +118,20 @@ def describe() -> dict[str, list[dict[str, object]]]:
         "epochs": rows(EPOCH_COLUMNS),
         "samples": rows(SAMPLE_COLUMNS),
     }
+
+
+def markdown() -> str:
+    """The contract as Markdown tables (the README's dataset schema section is this text)."""
+    out = []
+    for title, cols in (("dataset/runs.parquet", RUN_COLUMNS), ("dataset/epochs.parquet", EPOCH_COLUMNS),
+                        ("dataset/samples/ (partitioned by hardware and dataset)", SAMPLE_COLUMNS)):
+        out += [f"`{title}`", "", "| column | type | meaning (unit) |", "|---|---|---|"]
+        for c in cols:
+            doc = c.doc.replace("|", "\\|")
+            out.append(f"| `{c.name}` | {c.type}{' (nullable)' if c.nullable else ''} | {doc} |")
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(markdown())

@@ -97,7 +97,8 @@ def _finish(df: pl.DataFrame, schema: dict[str, pl.DataType], sort: list[str]) -
 
 
 def _completed(runs: pl.DataFrame) -> pl.DataFrame:
-    return runs.filter(pl.col("status") == "COMPLETED")
+    # Sorted so float sums do not depend on the input's row order.
+    return runs.filter(pl.col("status") == "COMPLETED").sort("run_id")
 
 
 def _mean_std(col: str, name: str, unit: str) -> list[pl.Expr]:
@@ -111,7 +112,7 @@ def _ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
 
 def _per_run_epoch_means(epochs: pl.DataFrame) -> pl.DataFrame:
     """Each run's mean energy per epoch (mWh), gross, net and eq. 1."""
-    return epochs.group_by("run_id").agg(
+    return epochs.sort("run_id", "attempt", "epoch").group_by("run_id").agg(
         (pl.col("energy_j").mean() / J_PER_MWH).alias("epoch_energy_mwh"),
         (pl.col("net_energy_j").mean() / J_PER_MWH).alias("net_epoch_energy_mwh"),
         (pl.col("energy_eq1_j").mean() / J_PER_MWH).alias("epoch_energy_eq1_mwh"),
@@ -177,6 +178,7 @@ def _setup_means(runs: pl.DataFrame, paradigm: str, prefix: str) -> pl.DataFrame
             (pl.col("net_energy_j").mean() / J_PER_WH).alias(f"net_{prefix}energy_wh"),
             pl.len().alias(f"n_runs_{prefix.rstrip('_')}"),
         )
+        .sort(PAIR_KEYS)
     )
 
 
@@ -209,6 +211,7 @@ def break_even(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
         _setup_means(runs, AUTOENCODER, "enc_")
         .join(_setup_means(runs, FROZEN, "class_"), on=PAIR_KEYS)
         .join(_setup_means(runs, BASELINE, "enc_class_"), on=PAIR_KEYS)
+        .sort(PAIR_KEYS)
         .with_columns(*_eq2(""), *_eq2("net_"), kind=pl.lit("setup"), n_setups=pl.lit(1, dtype=I))
     )
     ranked = setups.filter(pl.col("pays_off").is_not_null()).with_columns(
@@ -247,7 +250,9 @@ def freeze_savings(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
     1 - E_frozen / E_unfrozen.
     """
     runs = _completed(runs)
-    paired = _setup_means(runs, UNFROZEN, "unfrozen_").join(_setup_means(runs, FROZEN, "frozen_"), on=PAIR_KEYS)
+    paired = (
+        _setup_means(runs, UNFROZEN, "unfrozen_").join(_setup_means(runs, FROZEN, "frozen_"), on=PAIR_KEYS).sort(PAIR_KEYS)
+    )
     out = paired.group_by("hardware").agg(
         *(e for p in ("unfrozen", "frozen") for e in (
             *_mean_std(f"{p}_energy_wh", f"{p}_energy", "wh"),
@@ -288,7 +293,7 @@ def multitask(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
         pl.len().alias("n_runs"),
     )
     attr, ident, both = (_setup_means(runs, p, f"{t}_") for p, t in MULTITASK_TYPES.items())
-    paired = attr.join(ident, on=PAIR_KEYS).join(both, on=PAIR_KEYS)
+    paired = attr.join(ident, on=PAIR_KEYS).join(both, on=PAIR_KEYS).sort(PAIR_KEYS)
     comparison = paired.group_by("hardware").agg(
         *(
             e for p in ("", "net_") for e in (
@@ -319,7 +324,8 @@ def energy_to_target(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
     """
     runs = _completed(runs)
     upto = (
-        epochs.join(runs.select("run_id", "threshold_epoch"), on="run_id")
+        epochs.sort("run_id", "attempt", "epoch")
+        .join(runs.select("run_id", "threshold_epoch"), on="run_id", maintain_order="left")
         .filter(pl.col("epoch") <= pl.col("threshold_epoch"))
         .group_by("run_id")
         .agg(

@@ -1,0 +1,127 @@
+"""The single-node dev SLURM cluster (slurm_templates/devcluster/up.sh) really works.
+
+The fixture runs up.sh (idempotent: seconds when the cluster is already up, a minute or two
+on a fresh machine because it installs the Debian packages). Not root -> skip; root and
+up.sh fails -> the tests FAIL. Set EB_DEVCLUSTER_DOWN=1 to run down.sh after this module.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slurm
+
+REPO = Path(__file__).resolve().parents[2]
+DEVCLUSTER = REPO / "slurm_templates" / "devcluster"
+PARTITIONS = ("h100", "a100", "rtx3090")
+HEALTHY = {"idle", "mix", "mixed", "alloc", "allocated", "comp", "completing"}
+TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
+JOB_WAIT_S = 60
+
+
+def run(cmd: list[str], timeout: float = 30, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} -> rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def devcluster():
+    if os.geteuid() != 0:
+        pytest.skip("the dev SLURM cluster needs root (up.sh installs packages and starts daemons)")
+    try:
+        proc = subprocess.run(["bash", str(DEVCLUSTER / "up.sh")], capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"up.sh timed out after 900 s\n{exc.stdout or ''}\n{exc.stderr or ''}")
+    if proc.returncode != 0:
+        pytest.fail(f"up.sh failed (rc={proc.returncode})\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    yield proc.stdout
+    if os.environ.get("EB_DEVCLUSTER_DOWN") == "1":
+        subprocess.run(["bash", str(DEVCLUSTER / "down.sh")], capture_output=True, text=True, timeout=300)
+
+
+def sbatch(*args: str, cwd: Path) -> str:
+    out = run(["sbatch", "--parsable", f"--chdir={cwd}", *args]).stdout.strip()
+    return out.split(";")[0]
+
+
+def sacct_states(job_id: str) -> dict[str, str]:
+    """JobID -> State (allocations only; array tasks appear as <id>_<n>)."""
+    out = run(["sacct", "-X", "-n", "-P", "-j", job_id, "-o", "JobID,State"], check=False).stdout
+    states = {}
+    for line in out.splitlines():
+        if "|" in line:
+            jid, state = line.split("|", 1)
+            states[jid.strip()] = state.split()[0] if state.strip() else ""
+    return states
+
+
+def wait_terminal(job_id: str, n_jobs: int = 1, timeout: float = JOB_WAIT_S) -> dict[str, str]:
+    """Poll sacct until ``n_jobs`` records of ``job_id`` are in a terminal state (bounded)."""
+    end = time.monotonic() + timeout
+    states: dict[str, str] = {}
+    while time.monotonic() < end:
+        states = {k: v for k, v in sacct_states(job_id).items() if "[" not in k}
+        if len(states) >= n_jobs and all(s in TERMINAL for s in states.values()):
+            return states
+        time.sleep(1)
+    squeue = run(["squeue", "-a", "-t", "all", "-j", job_id], check=False)
+    raise AssertionError(f"job {job_id} not finished after {timeout}s: sacct={states}\n{squeue.stdout}{squeue.stderr}")
+
+
+def test_sinfo_lists_partitions_with_node_up(devcluster):
+    out = run(["sinfo", "-h", "-o", "%P|%t|%N|%G"]).stdout
+    rows = [line.split("|") for line in out.splitlines() if line.strip()]
+    parts = {p.rstrip("*"): (state, node, gres) for p, state, node, gres in rows}
+    assert set(PARTITIONS) <= set(parts), out
+    assert any(p.endswith("*") for p, *_ in rows), f"no default partition:\n{out}"
+    for name in PARTITIONS:
+        state, node, gres = parts[name]
+        assert state in HEALTHY, f"partition {name}: node {node} is {state!r}\n{out}"
+        assert "gpu:4" in gres, f"partition {name}: gres {gres!r}"
+
+
+@pytest.mark.parametrize("partition", PARTITIONS)
+def test_gpu_job_completes_and_is_accounted(devcluster, partition, tmp_path):
+    job = sbatch(
+        "-p", partition, "--gres=gpu:1", "-t", "2", "-J", f"eb-devcluster-{partition}",
+        "-o", str(tmp_path / "out.txt"),
+        "--wrap", "echo CVD=$CUDA_VISIBLE_DEVICES PART=$SLURM_JOB_PARTITION",
+        cwd=tmp_path,
+    )
+    states = wait_terminal(job)
+    assert states == {job: "COMPLETED"}, states
+    text = (tmp_path / "out.txt").read_text()
+    assert f"PART={partition}" in text, text
+    cvd = text.split("CVD=")[1].split()[0]
+    assert cvd.isdigit() and int(cvd) < 4, text
+    tres = run(["sacct", "-X", "-n", "-P", "-j", job, "-o", "AllocTRES"]).stdout
+    assert "gres/gpu=1" in tres, tres
+
+
+def test_throttled_job_array_completes(devcluster, tmp_path):
+    job = sbatch(
+        "-a", "0-2%2", "-t", "2", "-J", "eb-devcluster-array",
+        "-o", str(tmp_path / "task-%a.out"),
+        "--wrap", "echo task=$SLURM_ARRAY_TASK_ID; sleep 3",
+        cwd=tmp_path,
+    )
+    show = run(["scontrol", "show", "job", job], check=False).stdout
+    if show:
+        assert "ArrayTaskThrottle=2" in show, show
+    states = wait_terminal(job, n_jobs=3)
+    assert states == {f"{job}_{i}": "COMPLETED" for i in range(3)}, states
+    for i in range(3):
+        assert (tmp_path / f"task-{i}.out").read_text().strip() == f"task={i}"
+    # %2: never three tasks at once -> the last task starts only once another one has ended.
+    out = run(["sacct", "-X", "-n", "-P", "-j", job, "-o", "Start,End"]).stdout
+    spans = [[datetime.fromisoformat(t) for t in line.split("|")] for line in out.splitlines() if line.strip()]
+    assert len(spans) == 3, out
+    assert max(s for s, _ in spans) >= min(e for _, e in spans), out
