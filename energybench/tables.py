@@ -127,7 +127,7 @@ def energy_per_epoch(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
 
     Epochs flagged ``low_samples`` are kept (``energy_j`` is authoritative) and counted.
     """
-    per_run = _completed(runs).select([*SETUP_KEYS, "run_id"]).join(_per_run_epoch_means(epochs), on="run_id")
+    per_run = _completed(runs).select([*SETUP_KEYS, "run_id"]).join(_per_run_epoch_means(epochs), on="run_id", maintain_order="left")
     out = per_run.group_by(SETUP_KEYS).agg(
         *_mean_std("epoch_energy_mwh", "epoch_energy", "mwh"),
         *_mean_std("net_epoch_energy_mwh", "net_epoch_energy", "mwh"),
@@ -278,7 +278,7 @@ def multitask(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
     ``multitask_savings_frac`` = 1 - multitask / single tasks.
     """
     runs = _completed(runs).filter(pl.col("paradigm").is_in(list(MULTITASK_TYPES)))
-    per_run = runs.join(_per_run_epoch_means(epochs), on="run_id", how="left").with_columns(
+    per_run = runs.join(_per_run_epoch_means(epochs), on="run_id", how="left", maintain_order="left").with_columns(
         type=pl.col("paradigm").replace_strict(MULTITASK_TYPES, return_dtype=pl.String),
         energy_wh=pl.col("energy_j") / J_PER_WH,
         net_energy_wh=pl.col("net_energy_j") / J_PER_WH,

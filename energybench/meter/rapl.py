@@ -87,7 +87,7 @@ class RaplMeter:
         if not self.root.is_dir():
             raise MeterError(f"RAPL: no powercap interface at {self.root} (Linux intel_rapl driver not loaded?)")
         try:
-            for (_pkg, sub), path in sorted(_zones(self.root).items(), key=lambda kv: (kv[0][0], kv[0][1] or -1)):
+            for (_pkg, sub), path in sorted(_zones(self.root).items(), key=lambda kv: (kv[0][0], -1 if kv[0][1] is None else kv[0][1])):
                 name = self._read_name(path)
                 if (sub is None and name.startswith("package")) or name == "dram":
                     self._domains.append(self._open_domain(path, name))
@@ -118,9 +118,12 @@ class RaplMeter:
             raise _unreadable(counter, exc) from None
         try:
             first_uj = _read_uj(fd)
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             os.close(fd)
-            raise _unreadable(counter, exc if isinstance(exc, OSError) else OSError(0, "not an integer")) from None
+            raise _unreadable(counter, exc) from None
+        except ValueError:
+            os.close(fd)
+            raise MeterError(f"RAPL: {counter} does not hold an integer") from None
         try:
             max_range_uj: int | None = int((path / "max_energy_range_uj").read_text())
         except (OSError, ValueError):

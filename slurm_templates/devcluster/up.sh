@@ -87,10 +87,18 @@ if ((${#missing[@]})); then
     say "packages installed in $(( $(date +%s) - t )) s"
 fi
 
+# ---------------------------------------------------------------- not root: only check
+if [[ $EUID -ne 0 ]]; then
+    st=$(sinfo -h -N -n "$NODE" -o %T 2>/dev/null | head -n1 || true)
+    case $st in
+        idle | mixed | allocated | completing) say "cluster $CLUSTER UP (checked only, not root): node $NODE ($st)"; exit 0 ;;
+        *) die "cluster not up (node $NODE: '${st:-no answer}') and starting it needs root" ;;
+    esac
+fi
+
 # ---------------------------------------------------------------- state dir + lock
-if [[ $EUID -ne 0 && ! -d $STATE ]]; then die "state dir $STATE missing and not root; run up.sh as root"; fi
-if [[ $EUID -eq 0 ]]; then mkdir -p "$ETC" "$RUN" "$LOG" "$OWNED" "$STATE/dev" "$STATE/spool/slurmctld" "$STATE/spool/slurmd"; fi
-if [[ $EUID -eq 0 ]]; then exec 9>>"$STATE/.lock"; else exec 9<"$STATE/.lock"; fi
+mkdir -p "$ETC" "$RUN" "$LOG" "$OWNED" "$STATE/dev" "$STATE/spool/slurmctld" "$STATE/spool/slurmd"
+exec 9>>"$STATE/.lock"
 flock -w 600 9 || die "another up.sh/down.sh holds $STATE/.lock"
 need_root() { [[ $EUID -eq 0 ]] || die "$1 is not running and starting it needs root"; }
 
