@@ -41,10 +41,10 @@ _KEY_TYPES = {
     "dataset": pl.String, "paradigm": pl.String, "hardware": pl.String,
     "setup": pl.Int32, "batch_size": pl.Int32, "learning_rate": pl.Float64,
 }
-F, I, S, B = pl.Float64, pl.Int64, pl.String, pl.Boolean
+_F, _I, _S, _B = pl.Float64, pl.Int64, pl.String, pl.Boolean
 
 
-def _cols(*names: str, dtype: pl.DataType = F) -> dict[str, pl.DataType]:
+def _cols(*names: str, dtype: pl.DataType = _F) -> dict[str, pl.DataType]:
     return {n: dtype for n in names}
 
 
@@ -53,40 +53,40 @@ ENERGY_PER_EPOCH = {
     **_KEY_TYPES,
     **_cols("epoch_energy_mean_mwh", "epoch_energy_std_mwh", "net_epoch_energy_mean_mwh", "net_epoch_energy_std_mwh",
             "epoch_energy_eq1_mean_mwh", "epoch_energy_eq1_std_mwh", "epoch_duration_mean_s"),
-    **_cols("n_runs", "n_epochs", "n_low_sample_epochs", dtype=I),
+    **_cols("n_runs", "n_epochs", "n_low_sample_epochs", dtype=_I),
 }
 TOTAL_ENERGY = {
     **_KEY_TYPES,
     **_cols("energy_mean_wh", "energy_std_wh", "net_energy_mean_wh", "net_energy_std_wh",
             "energy_of_worst_pct", "net_energy_of_worst_pct", "epochs_mean", "epochs_std",
             "duration_mean_s", "best_val_accuracy_mean_frac"),
-    "n_runs": I,
+    "n_runs": _I,
 }
 _BREAK_EVEN_ENERGIES = ("enc_energy_wh", "class_energy_wh", "enc_class_energy_wh")
 BREAK_EVEN = {
-    "hardware": S, "kind": S, "setup": pl.Int32, "batch_size": pl.Int32, "learning_rate": F,
-    **{c: F for e in _BREAK_EVEN_ENERGIES for c in (e, f"net_{e}")},
-    "cycles": F, "net_cycles": F, "pays_off": B, "net_pays_off": B, "note": S, "n_setups": I,
+    "hardware": _S, "kind": _S, "setup": pl.Int32, "batch_size": pl.Int32, "learning_rate": _F,
+    **{c: _F for e in _BREAK_EVEN_ENERGIES for c in (e, f"net_{e}")},
+    "cycles": _F, "net_cycles": _F, "pays_off": _B, "net_pays_off": _B, "note": _S, "n_setups": _I,
 }
 FREEZE_SAVINGS = {
-    "hardware": S,
+    "hardware": _S,
     **_cols("unfrozen_energy_mean_wh", "unfrozen_energy_std_wh", "net_unfrozen_energy_mean_wh",
             "frozen_energy_mean_wh", "frozen_energy_std_wh", "net_frozen_energy_mean_wh",
             "savings_frac", "net_savings_frac"),
-    **_cols("n_setups", "n_runs_unfrozen", "n_runs_frozen", dtype=I),
+    **_cols("n_setups", "n_runs_unfrozen", "n_runs_frozen", dtype=_I),
 }
 MULTITASK = {
-    "hardware": S, "type": S, "paradigm": S,
+    "hardware": _S, "type": _S, "paradigm": _S,
     **_cols("epoch_energy_mean_mwh", "epoch_energy_std_mwh", "net_epoch_energy_mean_mwh",
             "epochs_mean", "epochs_std", "energy_mean_wh", "energy_std_wh", "net_energy_mean_wh"),
-    "n_runs": I,
+    "n_runs": _I,
     **_cols("single_tasks_energy_mean_wh", "multitask_energy_mean_wh", "multitask_savings_frac",
             "net_single_tasks_energy_mean_wh", "net_multitask_energy_mean_wh", "net_multitask_savings_frac"),
-    "n_paired_setups": I,
+    "n_paired_setups": _I,
 }
 ENERGY_TO_TARGET = {
-    "run_id": S, **_KEY_TYPES, "repeat": pl.Int32, "epochs": pl.Int32, "threshold_epoch": pl.Int32,
-    "reached": B, **_cols("energy_to_target_wh", "net_energy_to_target_wh", "energy_wh", "net_energy_wh",
+    "run_id": _S, **_KEY_TYPES, "repeat": pl.Int32, "epochs": pl.Int32, "threshold_epoch": pl.Int32,
+    "reached": _B, **_cols("energy_to_target_wh", "net_energy_to_target_wh", "energy_wh", "net_energy_wh",
                           "energy_to_target_frac"),
 }
 
@@ -212,7 +212,7 @@ def break_even(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
         .join(_setup_means(runs, FROZEN, "class_"), on=PAIR_KEYS)
         .join(_setup_means(runs, BASELINE, "enc_class_"), on=PAIR_KEYS)
         .sort(PAIR_KEYS)
-        .with_columns(*_eq2(""), *_eq2("net_"), kind=pl.lit("setup"), n_setups=pl.lit(1, dtype=I))
+        .with_columns(*_eq2(""), *_eq2("net_"), kind=pl.lit("setup"), n_setups=pl.lit(1, dtype=_I))
     )
     ranked = setups.filter(pl.col("pays_off").is_not_null()).with_columns(
         _rank=pl.col("cycles").fill_null(float("inf"))

@@ -79,8 +79,9 @@ class RaplMeter:
 
     kind = "rapl"
 
-    def __init__(self, root: Path = DEFAULT_ROOT, *, clock: Callable[[], float] = unix_time_s) -> None:
-        self.root = Path(root)
+    def __init__(self, root: Path | None = None, *, clock: Callable[[], float] = unix_time_s) -> None:
+        """Open the zones under ``root`` (default :data:`DEFAULT_ROOT`)."""
+        self.root = Path(root) if root is not None else DEFAULT_ROOT
         self._clock = clock
         self._domains: list[_Domain] = []
         self.skipped: list[str] = []

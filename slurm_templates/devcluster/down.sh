@@ -25,7 +25,7 @@ stop() {  # stop NAME TIMEOUT_S
     [[ -s $f ]] || return 0
     read -r pid st comm <"$f" || { rm -f "$f"; return 0; }
     if ! alive "$pid" || [[ $(proc_start "$pid") != "$st" ]]; then
-        rm -f "$f"; say "$name: not running (stale record removed)"; return 0
+        rm -f "$f"; say "$name: not running (already exited)"; return 0
     fi
     kill -TERM "$pid" 2>/dev/null || true
     end=$(( $(date +%s) + limit ))

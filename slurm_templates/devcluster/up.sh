@@ -62,6 +62,13 @@ wait_for() {  # wait_for SECONDS CMD...: poll CMD every 0.5 s
     until "$@"; do (( $(date +%s) < end )) || return 1; sleep 0.5; done
 }
 
+# ---------------------------------------------------------------- state dir + lock (root only)
+if [[ $EUID -eq 0 ]]; then
+    mkdir -p "$ETC" "$RUN" "$LOG" "$OWNED" "$STATE/dev" "$STATE/spool/slurmctld" "$STATE/spool/slurmd"
+    exec 9>>"$STATE/.lock"   # every daemon below is started with 9>&- so it does not inherit the lock
+    flock -w 900 9 || die "another up.sh/down.sh holds $STATE/.lock"
+fi
+
 # ---------------------------------------------------------------- packages
 PKGS=(slurm-wlm slurmctld slurmd slurm-client slurmdbd munge mariadb-server mariadb-client)
 missing=()
@@ -73,16 +80,15 @@ if ((${#missing[@]})); then
     say "installing Debian packages: ${missing[*]}"
     t=$(date +%s)
     # Keep the packages' maintainer scripts from starting daemons (we start our own).
-    made_policy=
     if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; made_policy=1
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
     fi
     export DEBIAN_FRONTEND=noninteractive
     rc=0
-    mkdir -p "$STATE"
     { apt-get update -q >"$STATE/apt.log" 2>&1 &&
-      apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$STATE/apt.log" 2>&1; } || rc=$?
-    [[ -n $made_policy ]] && rm -f /usr/sbin/policy-rc.d
+      apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 "${missing[@]}" >>"$STATE/apt.log" 2>&1; } || rc=$?
+    if [[ $(trap -p EXIT) ]]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
     ((rc == 0)) || fail "apt-get failed (rc=$rc)" "$STATE/apt.log"
     say "packages installed in $(( $(date +%s) - t )) s"
 fi
@@ -96,60 +102,52 @@ if [[ $EUID -ne 0 ]]; then
     esac
 fi
 
-# ---------------------------------------------------------------- state dir + lock
-mkdir -p "$ETC" "$RUN" "$LOG" "$OWNED" "$STATE/dev" "$STATE/spool/slurmctld" "$STATE/spool/slurmd"
-exec 9>>"$STATE/.lock"
-flock -w 600 9 || die "another up.sh/down.sh holds $STATE/.lock"
-need_root() { [[ $EUID -eq 0 ]] || die "$1 is not running and starting it needs root"; }
 
 # ---------------------------------------------------------------- config
 HOST=$(hostname -s 2>/dev/null || uname -n); HOST=${HOST%%.*}
 MEM_MB=$(awk '/^MemTotal:/ {printf "%d", $2/1024*0.9}' /proc/meminfo)
-if [[ $EUID -eq 0 ]]; then
-    if [[ ! -s $ETC/dbpass ]]; then
-        (umask 077; head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$ETC/dbpass")
-    fi
-    DB_PASS=$(cat "$ETC/dbpass")
-    changed=
-    render() {  # render TEMPLATE DEST MODE
-        local tmp; tmp=$(mktemp "$2.XXXX")
-        sed -e "s|@STATE@|$STATE|g" -e "s|@CLUSTER@|$CLUSTER|g" -e "s|@CTLD_HOST@|$HOST|g" \
-            -e "s|@HOSTNAME@|$HOST|g" -e "s|@NODE@|$NODE|g" -e "s|@CPUS@|$CPUS|g" \
-            -e "s|@MEM_MB@|$MEM_MB|g" -e "s|@GPUS@|$GPUS|g" -e "s|@GPU_MAX@|$((GPUS - 1))|g" \
-            -e "s|@MAXTIME@|$MAXTIME|g" -e "s|@CTLD_PORT@|$CTLD_PORT|g" -e "s|@SLURMD_PORT@|$SLURMD_PORT|g" \
-            -e "s|@DBD_PORT@|$DBD_PORT|g" -e "s|@DB_PORT@|$DB_PORT|g" -e "s|@DB_USER@|$DB_USER|g" \
-            -e "s|@DB_PASS@|$DB_PASS|g" -e "s|@DB_NAME@|$DB_NAME|g" "$1" >"$tmp"
-        chmod "$3" "$tmp"
-        if cmp -s "$tmp" "$2"; then rm -f "$tmp"; else mv -f "$tmp" "$2"; changed+=" $(basename "$2")"; fi
-    }
-    render "$HERE/slurm.conf.in" "$CONF" 644
-    render "$HERE/gres.conf.in" "$ETC/gres.conf" 644
-    render "$HERE/slurmdbd.conf.in" "$ETC/slurmdbd.conf" 600
-    cp -f "$HERE/cgroup.conf" "$ETC/cgroup.conf"
-    # Fake GPUs: char devices with /dev/null's numbers (symlinks to /dev/null if mknod is refused).
-    for ((i = 0; i < GPUS; i++)); do
-        d=$STATE/dev/nvidia$i
-        [[ -c $d ]] || { rm -f "$d"; mknod "$d" c 1 3 2>/dev/null || ln -s /dev/null "$d"; }
-    done
-    # Plain sbatch/sinfo/sacct (tests, submitit) read /etc/slurm/slurm.conf: point it at ours.
-    if [[ -n $ETC_LINK && $(readlink "$ETC_LINK" 2>/dev/null || true) != "$CONF" ]]; then
-        mkdir -p "$(dirname "$ETC_LINK")"
-        if [[ -e $ETC_LINK || -L $ETC_LINK ]]; then
-            mv -f "$ETC_LINK" "$ETC_LINK.before-energybench"
-            say "moved existing $ETC_LINK to $ETC_LINK.before-energybench"
-        fi
-        ln -s "$CONF" "$ETC_LINK"
-        say "linked $ETC_LINK -> $CONF"
-    fi
-    [[ -n $changed ]] && say "wrote config:$changed ($ETC)"
+if [[ ! -s $ETC/dbpass ]]; then
+    (umask 077; head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$ETC/dbpass")
 fi
+DB_PASS=$(cat "$ETC/dbpass")
+changed=
+render() {  # render TEMPLATE DEST MODE
+    local tmp; tmp=$(mktemp "$2.XXXX")
+    sed -e "s|@STATE@|$STATE|g" -e "s|@CLUSTER@|$CLUSTER|g" -e "s|@CTLD_HOST@|$HOST|g" \
+        -e "s|@HOSTNAME@|$HOST|g" -e "s|@NODE@|$NODE|g" -e "s|@CPUS@|$CPUS|g" \
+        -e "s|@MEM_MB@|$MEM_MB|g" -e "s|@GPUS@|$GPUS|g" -e "s|@GPU_MAX@|$((GPUS - 1))|g" \
+        -e "s|@MAXTIME@|$MAXTIME|g" -e "s|@CTLD_PORT@|$CTLD_PORT|g" -e "s|@SLURMD_PORT@|$SLURMD_PORT|g" \
+        -e "s|@DBD_PORT@|$DBD_PORT|g" -e "s|@DB_PORT@|$DB_PORT|g" -e "s|@DB_USER@|$DB_USER|g" \
+        -e "s|@DB_PASS@|$DB_PASS|g" -e "s|@DB_NAME@|$DB_NAME|g" "$1" >"$tmp"
+    chmod "$3" "$tmp"
+    if cmp -s "$tmp" "$2"; then rm -f "$tmp"; else mv -f "$tmp" "$2"; changed+=" $(basename "$2")"; fi
+}
+render "$HERE/slurm.conf.in" "$CONF" 644
+render "$HERE/gres.conf.in" "$ETC/gres.conf" 644
+render "$HERE/slurmdbd.conf.in" "$ETC/slurmdbd.conf" 600
+cp -f "$HERE/cgroup.conf" "$ETC/cgroup.conf"
+# Fake GPUs: char devices with /dev/null's numbers (symlinks to /dev/null if mknod is refused).
+for ((i = 0; i < GPUS; i++)); do
+    d=$STATE/dev/nvidia$i
+    [[ -c $d ]] || { rm -f "$d"; mknod "$d" c 1 3 2>/dev/null || ln -s /dev/null "$d"; }
+done
+# Plain sbatch/sinfo/sacct (tests, submitit) read /etc/slurm/slurm.conf: point it at ours.
+if [[ -n $ETC_LINK && $(readlink "$ETC_LINK" 2>/dev/null || true) != "$CONF" ]]; then
+    mkdir -p "$(dirname "$ETC_LINK")"
+    if [[ -e $ETC_LINK || -L $ETC_LINK ]]; then
+        mv -f "$ETC_LINK" "$ETC_LINK.before-energybench"
+        say "moved existing $ETC_LINK to $ETC_LINK.before-energybench"
+    fi
+    ln -s "$CONF" "$ETC_LINK"
+    say "linked $ETC_LINK -> $CONF"
+fi
+if [[ -n $changed ]]; then say "wrote config:$changed ($ETC)"; fi
 
 # ---------------------------------------------------------------- munge
 munge_ok() { munge -n 2>/dev/null | unmunge >/dev/null 2>&1; }
 if munge_ok; then
     say "munge: running ($(owner munged))"
 else
-    need_root munge
     key=/etc/munge/munge.key
     if [[ ! -s $key ]]; then
         mkdir -p /etc/munge
@@ -173,7 +171,6 @@ db_ok() { "$ADMIN" --no-defaults --socket="$DBSOCK" -uroot ping >/dev/null 2>&1;
 if db_ok; then
     say "mariadb: running ($(owner mysqld))"
 else
-    need_root mariadb
     if [[ ! -d $STATE/mysql/mysql ]]; then
         say "mariadb: initialising datadir $STATE/mysql"
         install_db=$(command -v mariadb-install-db || command -v mysql_install_db)
@@ -194,9 +191,7 @@ else
     fi
     say "mariadb: started (pid ${pid:-?}, port $DB_PORT)"
 fi
-if [[ $EUID -eq 0 ]]; then
-    DB_PASS=$(cat "$ETC/dbpass")
-    "$SQL" --no-defaults --socket="$DBSOCK" -uroot <<EOF || fail "creating the accounting DB failed" "$LOG/mysqld.log"
+"$SQL" --no-defaults --socket="$DBSOCK" -uroot <<EOF || fail "creating the accounting DB failed" "$LOG/mysqld.log"
 CREATE DATABASE IF NOT EXISTS $DB_NAME;
 CREATE USER IF NOT EXISTS '$DB_USER'@'localhost' IDENTIFIED BY '$DB_PASS';
 CREATE USER IF NOT EXISTS '$DB_USER'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
@@ -206,14 +201,12 @@ GRANT ALL ON $DB_NAME.* TO '$DB_USER'@'localhost';
 GRANT ALL ON $DB_NAME.* TO '$DB_USER'@'127.0.0.1';
 FLUSH PRIVILEGES;
 EOF
-fi
 
 # ---------------------------------------------------------------- slurmdbd
 dbd_ok() { sacctmgr -n -P show cluster format=cluster >/dev/null 2>&1; }
 if pidfile_pid "$RUN/slurmdbd.pid" slurmdbd >/dev/null && dbd_ok; then
     say "slurmdbd: running ($(owner slurmdbd))"
 else
-    need_root slurmdbd
     slurmdbd </dev/null >>"$LOG/slurmdbd.out" 2>&1 9>&- || fail "slurmdbd failed to start" "$LOG/slurmdbd.out" "$LOG/slurmdbd.log"
     wait_for 90 dbd_ok || fail "slurmdbd does not answer" "$LOG/slurmdbd.out" "$LOG/slurmdbd.log"
     pid=$(pidfile_pid "$RUN/slurmdbd.pid" slurmdbd) && record slurmdbd "$pid"
@@ -222,7 +215,6 @@ fi
 
 # ---------------------------------------------------------------- accounting: cluster, account, root association
 if ! sacctmgr -n -P show cluster format=cluster | grep -qx "$CLUSTER"; then
-    need_root "cluster registration"
     sacctmgr -i add cluster "$CLUSTER" >/dev/null || fail "sacctmgr add cluster failed" "$LOG/slurmdbd.log"
     say "accounting: registered cluster $CLUSTER"
 fi
@@ -243,9 +235,10 @@ done
 ctld_ok() { scontrol ping 2>/dev/null | grep -q 'is UP'; }
 if ctld_ok; then
     say "slurmctld: running ($(owner slurmctld))"
-    if [[ -n ${changed:-} ]]; then scontrol reconfigure && say "slurmctld: reconfigured (config changed)"; fi
+    if [[ -n $changed ]]; then
+        scontrol reconfigure && say "slurmctld: reconfigured (config changed; node/GRES changes need down.sh + up.sh)"
+    fi
 else
-    need_root slurmctld
     slurmctld -f "$CONF" </dev/null >>"$LOG/slurmctld.out" 2>&1 9>&- || fail "slurmctld failed to start" "$LOG/slurmctld.out" "$LOG/slurmctld.log"
     wait_for 30 ctld_ok || fail "slurmctld does not answer 'scontrol ping'" "$LOG/slurmctld.out" "$LOG/slurmctld.log"
     pid=$(pidfile_pid "$RUN/slurmctld.pid" slurmctld) && record slurmctld "$pid"
@@ -256,7 +249,6 @@ fi
 if pid=$(pidfile_pid "$RUN/slurmd.pid" slurmd); then
     say "slurmd: running ($(owner slurmd))"
 else
-    need_root slurmd
     slurmd -f "$CONF" -N "$NODE" </dev/null >>"$LOG/slurmd.out" 2>&1 9>&- || fail "slurmd failed to start" "$LOG/slurmd.out" "$LOG/slurmd.log"
     wait_for 15 pidfile_pid "$RUN/slurmd.pid" slurmd >/dev/null || fail "slurmd exited" "$LOG/slurmd.out" "$LOG/slurmd.log"
     pid=$(pidfile_pid "$RUN/slurmd.pid" slurmd) && record slurmd "$pid"
@@ -271,7 +263,7 @@ while :; do
     case $st in
         idle | mixed | allocated | completing) break ;;
         *drain* | down)   # e.g. left down by an earlier crash; slurmd is alive, so resume it
-            if (( $(date +%s) - last_resume >= 10 )) && [[ $EUID -eq 0 ]]; then
+            if (( $(date +%s) - last_resume >= 10 )); then
                 scontrol update nodename="$NODE" state=resume 2>/dev/null || true; last_resume=$(date +%s)
             fi ;;
     esac

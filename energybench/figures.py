@@ -1,0 +1,347 @@
+"""The paper's figures (PNG + PDF) from a dataset and its tables.
+
+Each entry of :data:`FIGURES` turns a :class:`FigureContext` into zero or more
+named matplotlib figures; a figure without data is skipped, never an error.
+matplotlib is imported inside the functions (Agg canvas, no pyplot state), so
+importing this module, and ``energybench --help``, stays instant. Every
+hardware target keeps one colour in every figure.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from .errors import ResultsError
+from .paths import DatasetPaths, atomic_path, figure_paths, table_paths
+from .tables import TABLES, compute_tables, load_dataset
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+#: Fixed colours (Okabe-Ito) of the study's hardware; other targets take FALLBACK_COLOURS in name order.
+HARDWARE_COLOURS = {"h100": "#0072B2", "a100": "#D55E00", "rtx3090": "#009E73", "cpu": "#7F7F7F"}
+FALLBACK_COLOURS = ("#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+#: Fig. 5's scenario lines (colours outside the hardware palette).
+KIND_COLOURS = {"best": "#332288", "average": "#999933", "worst": "#AA4499"}
+PHASE_COLOURS = {"idle": "#BBBBBB", "train": "#0072B2", "eval": "#E69F00", "checkpoint": "#CC79A7"}
+#: The paradigm each dataset's Fig. 3 heatmap shows, when present.
+MAIN_PARADIGM = {"pamap2": "pamap2-baseline", "celeba": "celeba-identity"}
+MULTITASK_LABELS = {"attribute": "attribute", "identity": "identity", "both": "both (multitask)"}
+MAX_POWER_POINTS = 20_000
+
+
+def hardware_colours(names: list[str]) -> dict[str, str]:
+    """One colour per hardware name: the known palette (also matched inside a name, e.g. ``gpu-h100``), else a cycle."""
+    colours: dict[str, str] = {}
+    others = []
+    for name in sorted(set(names)):
+        known = next((c for key, c in HARDWARE_COLOURS.items() if key in name.lower().replace("-", "").replace("_", "")), None)
+        if known:
+            colours[name] = known
+        else:
+            others.append(name)
+    for i, name in enumerate(others):
+        colours[name] = FALLBACK_COLOURS[i % len(FALLBACK_COLOURS)]
+    return colours
+
+
+@dataclass(frozen=True)
+class FigureContext:
+    """Everything a figure may draw from."""
+
+    runs: pl.DataFrame
+    epochs: pl.DataFrame
+    tables: dict[str, pl.DataFrame]
+    samples_dir: Path
+    colours: dict[str, str]
+    run_id: str | None = None
+
+
+def _new_figure(width_in: float, height_in: float) -> Figure:
+    """A figure on an Agg canvas, without touching pyplot's global state."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width_in, height_in), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _grid(n: int, ncols: int, panel_in: tuple[float, float]) -> tuple[Figure, list]:
+    ncols = min(n, ncols)
+    nrows = math.ceil(n / ncols)
+    fig = _new_figure(panel_in[0] * ncols, panel_in[1] * nrows)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def _hardware_legend(fig: Figure, hardware: list[str], colours: dict[str, str]) -> None:
+    """One legend for the whole figure, above the panels."""
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=colours.get(hw, "black"), label=hw) for hw in hardware]
+    fig.legend(handles=handles, title="hardware", loc="outside upper center", ncols=len(hardware), fontsize=8,
+               title_fontsize=8)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "unnamed"
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def energy_per_epoch_figures(ctx: FigureContext) -> Iterator[tuple[str, Figure]]:
+    """Fig. 3: heatmap of mean energy per epoch (mWh), batch size x learning rate, per dataset x hardware."""
+    import numpy as np
+
+    table = ctx.tables["energy_per_epoch"].filter(pl.col("epoch_energy_mean_mwh").is_not_null())
+    for (dataset, hardware), part in sorted(table.group_by(["dataset", "hardware"]), key=lambda kv: kv[0]):
+        paradigms = sorted(part["paradigm"].unique())
+        paradigm = MAIN_PARADIGM.get(dataset) if MAIN_PARADIGM.get(dataset) in paradigms else paradigms[0]
+        part = part.filter(pl.col("paradigm") == paradigm)
+        batch_sizes = sorted(part["batch_size"].unique())
+        rates = sorted(part["learning_rate"].unique(), reverse=True)
+        grid = np.full((len(batch_sizes), len(rates)), np.nan)
+        for row in part.iter_rows(named=True):
+            grid[batch_sizes.index(row["batch_size"]), rates.index(row["learning_rate"])] = row["epoch_energy_mean_mwh"]
+        fig = _new_figure(1.3 * len(rates) + 2.2, 0.8 * len(batch_sizes) + 1.6)
+        ax = fig.subplots()
+        import matplotlib
+
+        cmap = matplotlib.colormaps["YlOrRd"].with_extremes(bad="white")
+        image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, aspect="auto")
+        low, high = np.nanmin(grid), np.nanmax(grid)
+        for (i, j), value in np.ndenumerate(grid):
+            if not math.isnan(value):
+                dark = high > low and (value - low) / (high - low) > 0.6
+                ax.text(j, i, f"{value:.3g}", ha="center", va="center", color="white" if dark else "black", fontsize=9)
+        ax.set_xticks(range(len(rates)), [f"{r:g}" for r in rates])
+        ax.set_yticks(range(len(batch_sizes)), [str(b) for b in batch_sizes])
+        ax.set_xlabel("learning rate (constant, dimensionless)")
+        ax.set_ylabel("batch size (samples)")
+        ax.set_title(f"{paradigm} on {hardware}: mean energy per epoch", color=ctx.colours.get(hardware, "black"))
+        fig.colorbar(image, ax=ax, label="energy per epoch (mWh)")
+        yield f"energy_per_epoch_{_slug(dataset)}_{_slug(hardware)}", fig
+
+
+def total_energy_figure(ctx: FigureContext) -> Iterator[tuple[str, Figure]]:
+    """Fig. 4: energy per run to early stop (Wh) per setup, grouped by batch size, one colour per hardware."""
+    table = ctx.tables["total_energy"].filter(pl.col("energy_mean_wh").is_not_null())
+    panels = sorted(table.select("dataset", "paradigm").unique().rows())
+    if not panels:
+        return
+    fig, axes = _grid(len(panels), 2, (6.5, 3.4))
+    hardware = sorted(table["hardware"].unique())
+    width = 0.8 / len(hardware)
+    for ax, (dataset, paradigm) in zip(axes, panels):
+        # A slot for every setup of the dataset, so a setup missing in this paradigm shows as a gap.
+        setups = table.filter(pl.col("dataset") == dataset).select("setup", "batch_size").unique().sort("setup").rows()
+        part = table.filter((pl.col("dataset") == dataset) & (pl.col("paradigm") == paradigm))
+        # A gap of one slot between batch-size groups, as the paper's dashed 4x4 grouping.
+        x_of, x, previous = {}, 0.0, None
+        for setup, batch_size in setups:
+            if previous is not None and batch_size != previous:
+                ax.axvline(x, color="0.6", linestyle="--", linewidth=0.8)
+                x += 1
+            x_of[setup], previous = x, batch_size
+            x += 1
+        for k, hw in enumerate(hardware):
+            rows = part.filter(pl.col("hardware") == hw)
+            if rows.height == 0:
+                continue
+            xs = [x_of[s] + (k - (len(hardware) - 1) / 2) * width for s in rows["setup"]]
+            ax.bar(xs, rows["energy_mean_wh"].to_list(), width, color=ctx.colours.get(hw, "black"), label=hw,
+                   yerr=[0.0 if s is None else s for s in rows["energy_std_wh"]], capsize=2, error_kw={"linewidth": 0.8})
+        for setup, batch_size in setups:
+            if setup == min(s for s, b in setups if b == batch_size):
+                ax.text(x_of[setup] - 0.4, 1.0, f"batch {batch_size}", transform=ax.get_xaxis_transform(),
+                        va="bottom", fontsize=8)
+        ax.set_xticks(list(x_of.values()), [str(s) for s in x_of])
+        ax.set_xlabel("setup (Table 1 number, grouped by batch size in samples)")
+        ax.set_ylabel("energy to early stop (Wh)")
+        ax.set_title(f"{paradigm}", pad=14)
+    _hardware_legend(fig, hardware, ctx.colours)
+    yield "total_energy", fig
+
+
+def break_even_figure(ctx: FigureContext) -> Iterator[tuple[str, Figure]]:
+    """Fig. 5: cumulative energy over recycling cycles, with pretraining (solid) and from scratch (dashed)."""
+    import numpy as np
+
+    table = ctx.tables["break_even"].filter(
+        pl.col("kind").is_in(list(KIND_COLOURS)) & pl.col("enc_energy_wh").is_not_null()
+        & pl.col("class_energy_wh").is_not_null() & pl.col("enc_class_energy_wh").is_not_null()
+    )
+    hardware = sorted(table["hardware"].unique())
+    if not hardware:
+        return
+    finite = [c for c in table["cycles"].to_list() if c is not None]
+    n_cycles = int(min(100, max(5, math.ceil(1.25 * max(finite, default=8.0)))))
+    cycles = np.arange(0, n_cycles + 1)
+    fig, axes = _grid(len(hardware), 3, (4.6, 3.6))
+    for ax, hw in zip(axes, hardware):
+        for row in table.filter(pl.col("hardware") == hw).iter_rows(named=True):
+            colour = KIND_COLOURS[row["kind"]]
+            where = "" if row["setup"] is None else f", setup {row['setup']}"
+            when = f"{row['cycles']:.1f} cycles" if row["pays_off"] else "never"
+            ax.plot(cycles, row["enc_energy_wh"] + cycles * row["class_energy_wh"], color=colour,
+                    label=f"{row['kind']}{where}: {when}")
+            ax.plot(cycles, cycles * row["enc_class_energy_wh"], color=colour, linestyle="--")
+            if row["pays_off"] and row["cycles"] <= n_cycles:
+                ax.plot([row["cycles"]], [row["cycles"] * row["enc_class_energy_wh"]], "o", color=colour)
+        ax.set_xlabel("recycling cycles of the encoder (count)")
+        ax.set_ylabel("cumulative energy (Wh)")
+        ax.set_title(f"{hw}: solid = pretrained, dashed = from scratch", fontsize=9, color=ctx.colours.get(hw, "black"))
+        ax.legend(fontsize=7)
+    yield "break_even", fig
+
+
+def multitask_figure(ctx: FigureContext) -> Iterator[tuple[str, Figure]]:
+    """Table 3 as bars: energy per epoch (mWh), epochs, and single tasks vs multitask (Wh) per hardware."""
+    table = ctx.tables["multitask"]
+    if table.height == 0:
+        return
+    hardware = sorted(table["hardware"].unique())
+    types = [t for t in MULTITASK_LABELS if t in set(table["type"])]
+    comparison = table.select("hardware", "single_tasks_energy_mean_wh", "multitask_energy_mean_wh").unique()
+    panels = [("epoch_energy_mean_mwh", "epoch_energy_std_mwh", "energy per epoch (mWh)"),
+              ("epochs_mean", "epochs_std", "epochs to early stop (count)")]
+    has_comparison = comparison["single_tasks_energy_mean_wh"].is_not_null().any()
+    fig, axes = _grid(len(panels) + has_comparison, 3, (4.4, 3.4))
+    width = 0.8 / len(hardware)
+    for ax, (mean, std, label) in zip(axes, panels):
+        for k, hw in enumerate(hardware):
+            offset = (k - (len(hardware) - 1) / 2) * width
+            rows = {r["type"]: r for r in table.filter(pl.col("hardware") == hw).iter_rows(named=True)}
+            ax.bar([i + offset for i in range(len(types))], [_nan(rows.get(t, {}).get(mean)) for t in types], width,
+                   yerr=[_nan(rows.get(t, {}).get(std)) if rows.get(t, {}).get(std) is not None else 0.0 for t in types],
+                   color=ctx.colours.get(hw, "black"), label=hw, capsize=2, error_kw={"linewidth": 0.8})
+        ax.set_xticks(range(len(types)), [MULTITASK_LABELS[t] for t in types])
+        ax.set_xlabel("task type")
+        ax.set_ylabel(label)
+    if has_comparison:
+        ax = axes[-1]
+        for k, hw in enumerate(hardware):
+            offset = (k - (len(hardware) - 1) / 2) * width
+            row = comparison.filter(pl.col("hardware") == hw).row(0, named=True)
+            ax.bar([offset, 1 + offset], [_nan(row["single_tasks_energy_mean_wh"]), _nan(row["multitask_energy_mean_wh"])],
+                   width, color=ctx.colours.get(hw, "black"), label=hw)
+        ax.set_xticks([0, 1], ["attribute + identity\n(separately)", "both (multitask)"])
+        ax.set_xlabel("training (paired setups)")
+        ax.set_ylabel("energy per setup (Wh)")
+    _hardware_legend(fig, hardware, ctx.colours)
+    yield "multitask", fig
+
+
+def _pick_run(ctx: FigureContext) -> dict | None:
+    if ctx.run_id is not None:
+        rows = ctx.runs.filter(pl.col("run_id") == ctx.run_id)
+        if rows.height == 0:
+            raise ResultsError(f"{ctx.run_id}: no such run in the dataset; pick a run_id from runs.parquet")
+        return rows.row(0, named=True)
+    completed = ctx.runs.filter(pl.col("status") == "COMPLETED").sort(
+        ["dataset", "paradigm", "hardware", "setup", "repeat", "run_id"], nulls_last=True)
+    return completed.row(0, named=True) if completed.height else None
+
+
+def power_figure(ctx: FigureContext) -> Iterator[tuple[str, Figure]]:
+    """Power (W) over time (s) of one run, epoch boundaries as vertical lines, phases shaded."""
+    run = _pick_run(ctx)
+    if run is None or not ctx.samples_dir.is_dir() or not any(ctx.samples_dir.rglob("*.parquet")):
+        return
+    samples = (
+        pl.scan_parquet(ctx.samples_dir, hive_partitioning=True)
+        .filter(pl.col("run_id") == run["run_id"])
+        .select("attempt", "time_s", "epoch", "phase", "power_w")
+        .sort("attempt", "time_s")
+        .collect()
+    )
+    if samples.height == 0 or samples["power_w"].is_null().all():
+        return
+    start_s = samples["time_s"].min()
+    samples = samples.with_columns(t_s=pl.col("time_s") - start_s)
+    fig = _new_figure(10, 3.6)
+    ax = fig.subplots()
+    # Shade each contiguous stretch of one phase.
+    spans = samples.with_columns(block=(pl.col("phase") != pl.col("phase").shift()).fill_null(True).cum_sum()).group_by(
+        "block", maintain_order=True).agg(pl.col("phase").first(), pl.col("t_s").min().alias("t0"), pl.col("t_s").max().alias("t1"))
+    bounds = spans["t0"].to_list()[1:] + [samples["t_s"].max()]
+    for (phase, t0), t1 in zip(spans.select("phase", "t0").rows(), bounds):
+        ax.axvspan(t0, t1, color=PHASE_COLOURS.get(phase, "#DDDDDD"), alpha=0.15, linewidth=0)
+    epochs = ctx.epochs.filter(pl.col("run_id") == run["run_id"])
+    boundaries = (epochs["start_s"] - start_s).to_list() + (epochs["start_s"] + epochs["duration_s"] - start_s).to_list()
+    for t in sorted(set(boundaries)):
+        ax.axvline(t, color="0.3", linestyle=":", linewidth=0.7)
+    colour = ctx.colours.get(run["hardware"], "black")
+    for _, part in samples.group_by("attempt", maintain_order=True):
+        step = max(1, part.height // MAX_POWER_POINTS)
+        part = part.gather_every(step)
+        ax.plot(part["t_s"].to_list(), [_nan(p) for p in part["power_w"]], color=colour, linewidth=0.8)
+    from matplotlib.patches import Patch
+
+    present = [p for p in PHASE_COLOURS if p in set(samples["phase"])]
+    ax.legend(handles=[Patch(color=PHASE_COLOURS[p], alpha=0.3, label=p) for p in present], fontsize=8, loc="lower right")
+    ax.set_xlabel("time since the first sample (s)")
+    ax.set_ylabel("power (W)")
+    ax.set_title(f"{run['paradigm']} setup {run['setup']} repeat {run['repeat']} on {run['hardware']} "
+                 f"({run['run_id']}); dotted lines: epoch boundaries", fontsize=9)
+    ax.set_xlim(0, samples["t_s"].max() or 1.0)
+    yield f"power_{_slug(run['run_id'])}", fig
+
+
+#: Every figure family. Tests parametrise over it; add new figures here.
+FIGURES: dict[str, Callable[[FigureContext], Iterator[tuple[str, Figure]]]] = {
+    "energy_per_epoch": energy_per_epoch_figures,
+    "total_energy": total_energy_figure,
+    "break_even": break_even_figure,
+    "multitask": multitask_figure,
+    "power": power_figure,
+}
+
+
+def _tables(runs: pl.DataFrame, epochs: pl.DataFrame, tables_dir: Path | None) -> dict[str, pl.DataFrame]:
+    """The tables written by ``tables`` when all are there, else computed from the dataset."""
+    if tables_dir is not None:
+        paths = {name: table_paths(Path(tables_dir), name)[1] for name in TABLES}
+        if all(p.is_file() for p in paths.values()):
+            return {name: pl.read_parquet(p) for name, p in paths.items()}
+    return compute_tables(runs, epochs)
+
+
+def save_figure(fig: Figure, out_dir: Path, name: str) -> list[Path]:
+    """Write ``fig`` as PNG and PDF atomically, without timestamps (same data, same bytes)."""
+    written = []
+    for path, fmt, metadata in zip(figure_paths(out_dir, name), ("png", "pdf"),
+                                   ({"Software": None}, {"CreationDate": None, "Creator": None, "Producer": None})):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=150, metadata=metadata)
+        written.append(path)
+    return written
+
+
+def draw_figures(dataset_dir: Path, tables_dir: Path | None, out_dir: Path, *, run_id: str | None = None) -> list[Path]:
+    """Draw every figure of :data:`FIGURES` that has data into ``out_dir``; return the PNG and PDF paths."""
+    runs, epochs = load_dataset(Path(dataset_dir))
+    if run_id is not None and runs.filter(pl.col("run_id") == run_id).height == 0:
+        raise ResultsError(f"{run_id}: no such run in {dataset_dir}; pick a run_id from runs.parquet")
+    ctx = FigureContext(
+        runs=runs, epochs=epochs, tables=_tables(runs, epochs, tables_dir),
+        samples_dir=DatasetPaths(Path(dataset_dir)).samples_dir,
+        colours=hardware_colours(runs["hardware"].drop_nulls().to_list()), run_id=run_id,
+    )
+    written: list[Path] = []
+    for family in FIGURES.values():
+        for name, fig in family(ctx):
+            written += save_figure(fig, Path(out_dir), name)
+    return written

@@ -1,0 +1,320 @@
+"""The sampler thread: reads a meter every ``period_s``, tags readings with the
+training phase, keeps per-phase statistics and flushes rows to a sink.
+
+* Drift-free: reading *k* is due at ``t0 + k x period_s``; the thread sleeps
+  only the remainder (``Event.wait``), and when it falls behind by more than a
+  period it skips the missed slots instead of bursting.
+* :meth:`Sampler.begin` takes a *boundary* reading synchronously, so every
+  phase starts and ends on a reading and even a 10-ms epoch has two samples.
+* The interval between consecutive readings belongs to the earlier reading's
+  tag. Statistics are O(1) accumulators per (epoch, phase); readings live in
+  memory only until the next flush.
+* Every ``flush_s`` (and when stopping, in ``finally``) the buffered rows go
+  to ``sink`` as one ``pyarrow.RecordBatch`` with exactly
+  :data:`~energybench.schema.SAMPLE_SCHEMA`'s columns, outside the lock so a
+  slow write never blocks :meth:`~Sampler.begin`.
+* Meter errors never stop training: they are counted per kind in
+  :attr:`Sampler.errors` and warned about at most once per minute per kind;
+  a lost device (:class:`~energybench.meter.base.DeviceLostError`) ends
+  sampling cleanly and sets :attr:`Sampler.lost`.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from ..schema import SAMPLE_SCHEMA
+from .base import DeviceLostError, Meter, Reading
+
+#: Least time between two warnings of the same kind on stderr, seconds.
+WARN_EVERY_S = 60.0
+# Batches the sink refused, kept for retry at the next flush (then dropped, oldest first).
+_MAX_PENDING_BATCHES = 100
+
+Tag = tuple[int, str]  # (epoch, phase)
+
+
+@dataclass(frozen=True)
+class PhaseStats:
+    """Power and energy of one epoch's phases (all times Unix seconds)."""
+
+    start_s: float  # time of the first reading of the phases
+    end_s: float  # time of the reading that closed the last phase (or of the latest reading)
+    samples: int  # readings within [start_s, end_s], both boundary readings included
+    mean_power_w: float | None  # mean power of those readings, watts
+    trapz_energy_j: float | None  # trapezoid integral of power over the phases' intervals, joules
+    counter_energy_j: float | None  # sum of counter deltas over those intervals, joules (None without a counter)
+
+    def energy_j(self) -> float | None:
+        """The authoritative energy: the counter where there is one, else the trapezoid, joules."""
+        return self.counter_energy_j if self.counter_energy_j is not None else self.trapz_energy_j
+
+
+class _Acc:
+    """Running sums of one (epoch, phase): O(1) memory however long it lasts."""
+
+    __slots__ = ("first_s", "end_s", "tagged", "n_power", "sum_power_w", "trapz_j", "n_trapz",
+                 "counter_j", "counter_ok", "intervals", "closings")
+
+    def __init__(self, first_s: float) -> None:
+        self.first_s = first_s
+        self.end_s = first_s
+        self.tagged = 0  # readings carrying this tag
+        self.n_power = 0
+        self.sum_power_w = 0.0
+        self.trapz_j = 0.0
+        self.n_trapz = 0  # intervals with at least one power value
+        self.counter_j = 0.0
+        self.counter_ok = True  # every interval had a counter at both ends
+        self.intervals = 0
+        # Readings that closed a run of this tag, by the tag they opened: (count, n power, sum power).
+        self.closings: dict[Tag, list[float]] = {}
+
+    def add_reading(self, r: Reading) -> None:
+        self.tagged += 1
+        self.end_s = r.time_s
+        if r.power_w is not None:
+            self.n_power += 1
+            self.sum_power_w += r.power_w
+
+    def add_interval(self, a: Reading, b: Reading) -> None:
+        dt_s = max(b.time_s - a.time_s, 0.0)
+        self.intervals += 1
+        self.end_s = b.time_s
+        pa_w, pb_w = a.power_w, b.power_w
+        if pa_w is not None or pb_w is not None:  # one missing end: hold the other's value
+            pa_w = pb_w if pa_w is None else pa_w
+            pb_w = pa_w if pb_w is None else pb_w
+            self.trapz_j += 0.5 * (pa_w + pb_w) * dt_s  # type: ignore[operator]
+            self.n_trapz += 1
+        if a.energy_j is not None and b.energy_j is not None:
+            self.counter_j += b.energy_j - a.energy_j
+        else:
+            self.counter_ok = False
+
+    def add_closing(self, b: Reading, opened: Tag) -> None:
+        c = self.closings.setdefault(opened, [0, 0, 0.0])
+        c[0] += 1
+        if b.power_w is not None:
+            c[1] += 1
+            c[2] += b.power_w
+
+
+def _merge(accs: list[_Acc], tags: set[Tag]) -> PhaseStats:
+    samples = sum(a.tagged for a in accs)
+    n_power = sum(a.n_power for a in accs)
+    sum_power_w = sum(a.sum_power_w for a in accs)
+    for a in accs:
+        for opened, (count, n, s) in a.closings.items():
+            if opened not in tags:  # a closing reading tagged with a merged phase is already counted
+                samples += int(count)
+                n_power += int(n)
+                sum_power_w += s
+    intervals = sum(a.intervals for a in accs)
+    counter_ok = intervals > 0 and all(a.counter_ok for a in accs)
+    return PhaseStats(
+        start_s=min(a.first_s for a in accs), end_s=max(a.end_s for a in accs), samples=samples,
+        mean_power_w=sum_power_w / n_power if n_power else None,
+        trapz_energy_j=sum(a.trapz_j for a in accs) if any(a.n_trapz for a in accs) else None,
+        counter_energy_j=sum(a.counter_j for a in accs) if counter_ok else None,
+    )
+
+
+_COLUMNS = ("time_s", "epoch", "phase", "power_w", "energy_j", "gpu_util_pct", "mem_used_mib",
+            "temperature_c", "sm_clock_mhz")
+
+
+class Sampler:
+    """Samples ``meter`` on a named daemon thread; see the module docstring."""
+
+    def __init__(self, meter: Meter, *, run_id: str, attempt: int, period_s: float, flush_s: float,
+                 sink: Callable[[pa.RecordBatch], object], name: str = "energybench-sampler") -> None:
+        if period_s <= 0 or flush_s <= 0:
+            raise ValueError("period_s and flush_s must be > 0")
+        self.meter = meter
+        self.run_id = run_id
+        self.attempt = attempt
+        self.period_s = period_s
+        self.flush_s = flush_s
+        self.sink = sink
+        self.name = name
+        self.lost = False  # the device was lost; sampling has ended
+        self.rows_flushed = 0
+        self.skipped_periods = 0  # sampling slots skipped because the thread fell behind
+        self._set_load = getattr(meter, "set_load", None)
+        self._lock = threading.Lock()  # readings, tag, accumulators, buffers
+        self._flush_lock = threading.Lock()  # one sink call at a time
+        self._stop_event = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+        self._tag: Tag = (0, "idle")
+        self._prev: Reading | None = None
+        self._prev_tag: Tag = self._tag
+        self._accs: dict[Tag, _Acc] = {}
+        self._cols: dict[str, list[Any]] = {c: [] for c in _COLUMNS}
+        self._pending: list[pa.RecordBatch] = []
+        self._errors: dict[str, list[Any]] = {}  # kind -> [first message, count]
+        self._warned_mono: dict[str, float] = {}
+        self._last_flush_mono = time.monotonic()
+
+    # ------------------------------------------------------------ public API
+    def start(self) -> None:
+        """Take a first reading now and start the sampling thread."""
+        if self._thread is not None:
+            return
+        t0_mono = time.monotonic()
+        with self._lock:
+            self._sample_locked()
+        self._thread = threading.Thread(target=self._run, args=(t0_mono,), name=self.name, daemon=True)
+        self._thread.start()
+
+    def begin(self, epoch: int, phase: str) -> Reading | None:
+        """Take a boundary reading now and tag it, and every later reading, ``(epoch, phase)``."""
+        with self._lock:
+            self._tag = (epoch, phase)
+            reading = self._sample_locked()
+            if self._set_load is not None:
+                self._set_load(phase)
+        return reading
+
+    def stats(self, epoch: int, phases: tuple[str, ...] = ("train", "eval")) -> PhaseStats | None:
+        """Merged statistics of ``phases`` in ``epoch``; None if none of them has a reading."""
+        tags = {(epoch, p) for p in phases}
+        with self._lock:
+            accs = [self._accs[t] for t in tags if t in self._accs]
+            return _merge(accs, tags) if accs else None
+
+    def stop(self) -> None:
+        """Stop the thread, take a last reading and flush what is buffered. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._stop_event.set()
+        try:
+            if self._thread is not None:
+                self._thread.join()
+            if self._thread is not None:
+                with self._lock:
+                    self._sample_locked()
+        finally:
+            self._flush()
+
+    @property
+    def errors(self) -> list[str]:
+        """Meter and sink failures: the first message of each kind and how often it happened."""
+        return [f"{kind}: {msg}" + (f" (x{n})" if n > 1 else "") for kind, (msg, n) in self._errors.items()]
+
+    def __enter__(self) -> "Sampler":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ internals
+    def _run(self, t0_mono: float) -> None:
+        next_mono = t0_mono
+        try:
+            while True:
+                next_mono += self.period_s
+                delay_s = next_mono - time.monotonic()
+                if delay_s < -self.period_s:  # behind by more than a period: skip, don't burst
+                    skipped = math.floor(-delay_s / self.period_s)
+                    next_mono += skipped * self.period_s
+                    delay_s += skipped * self.period_s
+                    self.skipped_periods += skipped
+                if self._stop_event.wait(max(delay_s, 0.0)):
+                    break
+                with self._lock:
+                    self._sample_locked()
+                if self.lost:
+                    break
+                if time.monotonic() - self._last_flush_mono >= self.flush_s:
+                    self._flush()
+        finally:
+            self._flush()
+
+    def _sample_locked(self) -> Reading | None:
+        """Read the meter and record the reading under the current tag (lock held)."""
+        if self.lost:
+            return None
+        try:
+            r = self.meter.read()
+        except DeviceLostError as exc:
+            self.lost = True
+            self._note(type(exc).__name__, exc)
+            return None
+        except Exception as exc:  # never let a meter bug end sampling or training
+            self._note(type(exc).__name__, exc)
+            return None
+        tag = self._tag
+        prev = self._prev
+        if prev is not None:
+            acc_prev = self._accs[self._prev_tag]
+            acc_prev.add_interval(prev, r)
+            if tag != self._prev_tag:
+                acc_prev.add_closing(r, tag)
+        acc = self._accs.get(tag)
+        if acc is None:
+            acc = self._accs[tag] = _Acc(r.time_s)
+        acc.add_reading(r)
+        self._prev, self._prev_tag = r, tag
+        cols = self._cols
+        cols["time_s"].append(r.time_s)
+        cols["epoch"].append(tag[0])
+        cols["phase"].append(tag[1])
+        cols["power_w"].append(r.power_w)
+        cols["energy_j"].append(r.energy_j)
+        cols["gpu_util_pct"].append(r.util_pct)
+        cols["mem_used_mib"].append(r.mem_used_mib)
+        cols["temperature_c"].append(r.temperature_c)
+        cols["sm_clock_mhz"].append(r.sm_clock_mhz)
+        return r
+
+    def _batch(self, cols: dict[str, list[Any]]) -> pa.RecordBatch:
+        n = len(cols["time_s"])
+        arrays = {
+            "run_id": pa.array([self.run_id] * n, pa.string()),
+            "attempt": pa.array([self.attempt] * n, pa.int32()),
+            "meter": pa.array([self.meter.kind] * n, pa.string()),
+            **{c: pa.array(v, SAMPLE_SCHEMA.field(c).type) for c, v in cols.items()},
+        }
+        return pa.RecordBatch.from_arrays([arrays[name] for name in SAMPLE_SCHEMA.names], schema=SAMPLE_SCHEMA)
+
+    def _flush(self) -> None:
+        """Hand buffered rows (and batches the sink refused before) to the sink."""
+        with self._flush_lock:
+            with self._lock:
+                cols, self._cols = self._cols, {c: [] for c in _COLUMNS}
+                self._last_flush_mono = time.monotonic()
+            batches = self._pending + ([self._batch(cols)] if cols["time_s"] else [])
+            for i, batch in enumerate(batches):
+                try:
+                    self.sink(batch)
+                except Exception as exc:  # keep sampling; retry at the next flush
+                    with self._lock:
+                        self._note(f"sink {type(exc).__name__}", exc)
+                    self._pending = batches[i:][-_MAX_PENDING_BATCHES:]
+                    return
+                self.rows_flushed += batch.num_rows
+            self._pending = []
+
+    def _note(self, kind: str, exc: BaseException) -> None:
+        """Count a failure (lock held); warn on stderr at most once per :data:`WARN_EVERY_S` per kind."""
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        entry = self._errors.setdefault(kind, [msg, 0])
+        entry[1] += 1
+        now = time.monotonic()
+        last = self._warned_mono.get(kind)
+        if last is None or now - last >= WARN_EVERY_S:
+            self._warned_mono[kind] = now
+            print(f"energybench sampler: {kind}: {msg} (occurrence {entry[1]}; "
+                  f"repeats are not shown for {WARN_EVERY_S:g} s)", file=sys.stderr, flush=True)

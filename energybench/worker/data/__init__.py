@@ -1,0 +1,156 @@
+"""The study's datasets in their upstream layouts: presence checks, generation, caching.
+
+``ensure_data`` makes sure a config's data section points at a dataset
+(generating small synthetic files in the exact upstream format when the
+section says ``generate: true``); the loaders live in :mod:`.pamap2` and
+:mod:`.celeba`. Loaders cache their decoded arrays beside the data in
+``<path>/.energybench-cache/`` (best effort: a read-only folder goes uncached).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import DataError
+from ...paths import atomic_path
+from ...plan import stable_hash
+
+#: Written into a dataset folder that energybench generated (synthetic data).
+SYNTHETIC_MARKER = ".energybench-synthetic"
+CACHE_DIR = ".energybench-cache"
+
+#: Sizes of the generated data: small enough for a CPU demo, large enough to learn.
+DEMO_PAMAP2_SECONDS_PER_ACTIVITY = 15.0
+DEMO_CELEBA_IDENTITIES = 45
+DEMO_CELEBA_IMAGES_PER_IDENTITY = 12
+
+_LAYOUT = {
+    "pamap2": "Protocol/subject101.dat ... subject109.dat",
+    "celeba": "img_align_celeba/, list_attr_celeba.txt, identity_CelebA.txt",
+}
+
+
+def is_present(dataset: str, root: Path) -> bool:
+    """Whether ``root`` holds (the top level of) the dataset's upstream layout."""
+    root = Path(root)
+    if dataset == "pamap2":
+        protocol = root / "Protocol"
+        return protocol.is_dir() and any(protocol.glob("subject1*.dat"))
+    if dataset == "celeba":
+        return ((root / "img_align_celeba").is_dir() and (root / "list_attr_celeba.txt").is_file()
+                and (root / "identity_CelebA.txt").is_file())
+    raise DataError(f"unknown dataset {dataset!r}; known: {', '.join(_LAYOUT)}")
+
+
+def _generator(dataset: str) -> Callable[[Path], None]:
+    if dataset == "pamap2":
+        from .pamap2 import generate_pamap2
+
+        return lambda root: generate_pamap2(root, seconds_per_activity=DEMO_PAMAP2_SECONDS_PER_ACTIVITY)
+    from .celeba import generate_celeba
+
+    return lambda root: generate_celeba(root, identities=DEMO_CELEBA_IDENTITIES,
+                                        images_per_identity=DEMO_CELEBA_IMAGES_PER_IDENTITY)
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    """An advisory lock (best effort: file systems without flock still get the atomic rename)."""
+    try:
+        f = path.open("a")
+    except OSError:
+        yield
+        return
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield
+
+
+def _publish(tmp: Path, root: Path) -> None:
+    """Move a generated tree into place: one rename, or entry by entry into an existing folder."""
+    try:
+        os.rename(tmp, root)
+        return
+    except OSError:
+        pass
+    root.mkdir(parents=True, exist_ok=True)
+    entries = sorted(tmp.iterdir(), key=lambda p: p.name != SYNTHETIC_MARKER)  # marker first
+    for entry in entries:
+        if not (root / entry.name).exists():
+            os.rename(entry, root / entry.name)
+
+
+def ensure_data(dataset: str, section: dict[str, Any]) -> bool:
+    """Make sure ``section['path']`` holds ``dataset``; True when the data are synthetic.
+
+    Missing data are generated (small, upstream format, marked with
+    ``.energybench-synthetic``) when ``section['generate']`` is true, else a
+    :class:`DataError` says what to do. Concurrent callers are safe: the data
+    are generated into a temporary folder and renamed into place.
+    """
+    root = Path(section["path"])
+    if is_present(dataset, root):
+        return (root / SYNTHETIC_MARKER).exists()
+    if not section.get("generate", False):
+        raise DataError(
+            f"{root}: no {dataset} data here (expected {_LAYOUT[dataset]}); set "
+            f"data.{dataset}.generate: true for small synthetic data, or fetch the dataset "
+            f"(`energybench prefetch CONFIG`)")
+    try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{root.parent}: cannot create the data folder: {exc.strerror}") from None
+    with _lock(root.parent / f".{root.name}.lock"):
+        if is_present(dataset, root):
+            return (root / SYNTHETIC_MARKER).exists()
+        tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
+        try:
+            _generator(dataset)(tmp)
+            (tmp / SYNTHETIC_MARKER).write_text(json.dumps(
+                {"dataset": dataset, "generator": "energybench"}) + "\n")
+            if not is_present(dataset, root):
+                _publish(tmp, root)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return (root / SYNTHETIC_MARKER).exists()
+
+
+# --- array caches beside the data ---------------------------------------------------------
+
+def cache_file(root: Path, name: str, key: Any) -> Path:
+    """``<root>/.energybench-cache/<name>-<hash of key>.npz``."""
+    return Path(root) / CACHE_DIR / f"{name}-{stable_hash(key)}.npz"
+
+
+def load_cached(path: Path) -> dict[str, np.ndarray] | None:
+    """The arrays of a cache file, or None when it is absent or unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+
+
+def save_cached(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write a cache file atomically; silently skipped where the folder is not writable."""
+    try:
+        with atomic_path(path) as tmp:
+            with tmp.open("wb") as f:
+                np.savez(f, **arrays)
+            tmp.chmod(0o644)  # shared datasets: other users may reuse the cache
+    except OSError:
+        pass
