@@ -42,7 +42,8 @@ def hardware_colours(names: list[str]) -> dict[str, str]:
     colours: dict[str, str] = {}
     others = []
     for name in sorted(set(names)):
-        known = next((c for key, c in HARDWARE_COLOURS.items() if key in name.lower().replace("-", "").replace("_", "")), None)
+        squashed = re.sub(r"[-_ ]", "", name.lower())
+        known = next((c for key, c in HARDWARE_COLOURS.items() if key in squashed), None)
         if known:
             colours[name] = known
         else:
@@ -103,6 +104,7 @@ def _nan(value: float | None) -> float:
 
 def energy_per_epoch_figures(ctx: FigureContext) -> Iterator[tuple[str, Figure]]:
     """Fig. 3: heatmap of mean energy per epoch (mWh), batch size x learning rate, per dataset x hardware."""
+    import matplotlib
     import numpy as np
 
     table = ctx.tables["energy_per_epoch"].filter(pl.col("epoch_energy_mean_mwh").is_not_null())
@@ -110,22 +112,23 @@ def energy_per_epoch_figures(ctx: FigureContext) -> Iterator[tuple[str, Figure]]
         paradigms = sorted(part["paradigm"].unique())
         paradigm = MAIN_PARADIGM.get(dataset) if MAIN_PARADIGM.get(dataset) in paradigms else paradigms[0]
         part = part.filter(pl.col("paradigm") == paradigm)
-        batch_sizes = sorted(part["batch_size"].unique())
-        rates = sorted(part["learning_rate"].unique(), reverse=True)
+        # The dataset's whole grid, so a cell missing here stays as a blank cell.
+        grid_of_dataset = table.filter(pl.col("dataset") == dataset)
+        batch_sizes = sorted(grid_of_dataset["batch_size"].unique())
+        rates = sorted(grid_of_dataset["learning_rate"].unique(), reverse=True)
         grid = np.full((len(batch_sizes), len(rates)), np.nan)
         for row in part.iter_rows(named=True):
             grid[batch_sizes.index(row["batch_size"]), rates.index(row["learning_rate"])] = row["epoch_energy_mean_mwh"]
         fig = _new_figure(1.3 * len(rates) + 2.2, 0.8 * len(batch_sizes) + 1.6)
         ax = fig.subplots()
-        import matplotlib
-
         cmap = matplotlib.colormaps["YlOrRd"].with_extremes(bad="white")
         image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, aspect="auto")
         low, high = np.nanmin(grid), np.nanmax(grid)
         for (i, j), value in np.ndenumerate(grid):
             if not math.isnan(value):
                 dark = high > low and (value - low) / (high - low) > 0.6
-                ax.text(j, i, f"{value:.3g}", ha="center", va="center", color="white" if dark else "black", fontsize=9)
+                text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+                ax.text(j, i, text, ha="center", va="center", color="white" if dark else "black", fontsize=9)
         ax.set_xticks(range(len(rates)), [f"{r:g}" for r in rates])
         ax.set_yticks(range(len(batch_sizes)), [str(b) for b in batch_sizes])
         ax.set_xlabel("learning rate (constant, dimensionless)")
@@ -162,7 +165,7 @@ def total_energy_figure(ctx: FigureContext) -> Iterator[tuple[str, Figure]]:
                 continue
             xs = [x_of[s] + (k - (len(hardware) - 1) / 2) * width for s in rows["setup"]]
             ax.bar(xs, rows["energy_mean_wh"].to_list(), width, color=ctx.colours.get(hw, "black"), label=hw,
-                   yerr=[0.0 if s is None else s for s in rows["energy_std_wh"]], capsize=2, error_kw={"linewidth": 0.8})
+                   yerr=rows["energy_std_wh"].fill_null(0.0).to_list(), capsize=2, error_kw={"linewidth": 0.8})
         for setup, batch_size in setups:
             if setup == min(s for s, b in setups if b == batch_size):
                 ax.text(x_of[setup] - 0.4, 1.0, f"batch {batch_size}", transform=ax.get_xaxis_transform(),
@@ -224,8 +227,9 @@ def multitask_figure(ctx: FigureContext) -> Iterator[tuple[str, Figure]]:
         for k, hw in enumerate(hardware):
             offset = (k - (len(hardware) - 1) / 2) * width
             rows = {r["type"]: r for r in table.filter(pl.col("hardware") == hw).iter_rows(named=True)}
-            ax.bar([i + offset for i in range(len(types))], [_nan(rows.get(t, {}).get(mean)) for t in types], width,
-                   yerr=[_nan(rows.get(t, {}).get(std)) if rows.get(t, {}).get(std) is not None else 0.0 for t in types],
+            heights = [_nan(rows.get(t, {}).get(mean)) for t in types]
+            errors = [rows.get(t, {}).get(std) or 0.0 for t in types]
+            ax.bar([i + offset for i in range(len(types))], heights, width, yerr=errors,
                    color=ctx.colours.get(hw, "black"), label=hw, capsize=2, error_kw={"linewidth": 0.8})
         ax.set_xticks(range(len(types)), [MULTITASK_LABELS[t] for t in types])
         ax.set_xlabel("task type")
@@ -235,8 +239,8 @@ def multitask_figure(ctx: FigureContext) -> Iterator[tuple[str, Figure]]:
         for k, hw in enumerate(hardware):
             offset = (k - (len(hardware) - 1) / 2) * width
             row = comparison.filter(pl.col("hardware") == hw).row(0, named=True)
-            ax.bar([offset, 1 + offset], [_nan(row["single_tasks_energy_mean_wh"]), _nan(row["multitask_energy_mean_wh"])],
-                   width, color=ctx.colours.get(hw, "black"), label=hw)
+            heights = [_nan(row["single_tasks_energy_mean_wh"]), _nan(row["multitask_energy_mean_wh"])]
+            ax.bar([offset, 1 + offset], heights, width, color=ctx.colours.get(hw, "black"), label=hw)
         ax.set_xticks([0, 1], ["attribute + identity\n(separately)", "both (multitask)"])
         ax.set_xlabel("training (paired setups)")
         ax.set_ylabel("energy per setup (Wh)")
@@ -244,25 +248,30 @@ def multitask_figure(ctx: FigureContext) -> Iterator[tuple[str, Figure]]:
     yield "multitask", fig
 
 
-def _pick_run(ctx: FigureContext) -> dict | None:
+def _pick_run(ctx: FigureContext, sampled: pl.LazyFrame) -> dict | None:
+    """The chosen run, else the first completed run (in table order) that has samples."""
     if ctx.run_id is not None:
-        rows = ctx.runs.filter(pl.col("run_id") == ctx.run_id)
-        if rows.height == 0:
-            raise ResultsError(f"{ctx.run_id}: no such run in the dataset; pick a run_id from runs.parquet")
-        return rows.row(0, named=True)
-    completed = ctx.runs.filter(pl.col("status") == "COMPLETED").sort(
-        ["dataset", "paradigm", "hardware", "setup", "repeat", "run_id"], nulls_last=True)
-    return completed.row(0, named=True) if completed.height else None
+        candidates = ctx.runs.filter(pl.col("run_id") == ctx.run_id)
+    else:
+        with_samples = sampled.select("run_id").unique().collect()
+        candidates = ctx.runs.filter(pl.col("status") == "COMPLETED").join(with_samples, on="run_id")
+    candidates = candidates.sort(["dataset", "paradigm", "hardware", "setup", "repeat", "run_id"], nulls_last=True)
+    return candidates.row(0, named=True) if candidates.height else None
 
 
 def power_figure(ctx: FigureContext) -> Iterator[tuple[str, Figure]]:
-    """Power (W) over time (s) of one run, epoch boundaries as vertical lines, phases shaded."""
-    run = _pick_run(ctx)
-    if run is None or not ctx.samples_dir.is_dir() or not any(ctx.samples_dir.rglob("*.parquet")):
+    """Power (W) over time (s) of one run, epoch boundaries as vertical lines, phases shaded.
+
+    Long runs are thinned to at most MAX_POWER_POINTS points per attempt (every k-th sample).
+    """
+    if not ctx.samples_dir.is_dir() or not any(ctx.samples_dir.rglob("*.parquet")):
+        return
+    sampled = pl.scan_parquet(ctx.samples_dir, hive_partitioning=True)
+    run = _pick_run(ctx, sampled)
+    if run is None:
         return
     samples = (
-        pl.scan_parquet(ctx.samples_dir, hive_partitioning=True)
-        .filter(pl.col("run_id") == run["run_id"])
+        sampled.filter(pl.col("run_id") == run["run_id"])
         .select("attempt", "time_s", "epoch", "phase", "power_w")
         .sort("attempt", "time_s")
         .collect()
@@ -274,14 +283,17 @@ def power_figure(ctx: FigureContext) -> Iterator[tuple[str, Figure]]:
     fig = _new_figure(10, 3.6)
     ax = fig.subplots()
     # Shade each contiguous stretch of one phase.
-    spans = samples.with_columns(block=(pl.col("phase") != pl.col("phase").shift()).fill_null(True).cum_sum()).group_by(
-        "block", maintain_order=True).agg(pl.col("phase").first(), pl.col("t_s").min().alias("t0"), pl.col("t_s").max().alias("t1"))
-    bounds = spans["t0"].to_list()[1:] + [samples["t_s"].max()]
-    for (phase, t0), t1 in zip(spans.select("phase", "t0").rows(), bounds):
+    spans = (
+        samples.with_columns(block=(pl.col("phase") != pl.col("phase").shift()).fill_null(True).cum_sum())
+        .group_by("block", maintain_order=True)
+        .agg(pl.col("phase").first(), pl.col("t_s").min().alias("t0"))
+    )
+    ends = spans["t0"].to_list()[1:] + [samples["t_s"].max()]
+    for (phase, t0), t1 in zip(spans.select("phase", "t0").rows(), ends):
         ax.axvspan(t0, t1, color=PHASE_COLOURS.get(phase, "#DDDDDD"), alpha=0.15, linewidth=0)
     epochs = ctx.epochs.filter(pl.col("run_id") == run["run_id"])
-    boundaries = (epochs["start_s"] - start_s).to_list() + (epochs["start_s"] + epochs["duration_s"] - start_s).to_list()
-    for t in sorted(set(boundaries)):
+    starts = epochs["start_s"] - start_s
+    for t in sorted(set(starts.to_list() + (starts + epochs["duration_s"]).to_list())):
         ax.axvline(t, color="0.3", linestyle=":", linewidth=0.7)
     colour = ctx.colours.get(run["hardware"], "black")
     for _, part in samples.group_by("attempt", maintain_order=True):
@@ -291,12 +303,14 @@ def power_figure(ctx: FigureContext) -> Iterator[tuple[str, Figure]]:
     from matplotlib.patches import Patch
 
     present = [p for p in PHASE_COLOURS if p in set(samples["phase"])]
-    ax.legend(handles=[Patch(color=PHASE_COLOURS[p], alpha=0.3, label=p) for p in present], fontsize=8, loc="lower right")
+    ax.legend(handles=[Patch(color=PHASE_COLOURS[p], alpha=0.3, label=p) for p in present], fontsize=8,
+              loc="lower right", title="phase", title_fontsize=8)
     ax.set_xlabel("time since the first sample (s)")
     ax.set_ylabel("power (W)")
     ax.set_title(f"{run['paradigm']} setup {run['setup']} repeat {run['repeat']} on {run['hardware']} "
                  f"({run['run_id']}); dotted lines: epoch boundaries", fontsize=9)
     ax.set_xlim(0, samples["t_s"].max() or 1.0)
+    ax.set_ylim(bottom=0)
     yield f"power_{_slug(run['run_id'])}", fig
 
 

@@ -13,7 +13,8 @@
         samples/part-a<attempt>-<seq>.parquet               sampler shards
         epochs-a<attempt>.parquet                           per-epoch shard
         checkpoint.pt encoder.pt worker.log
-      jobs/                   sbatch scripts and the (private) submitit folder
+      jobs/                   SLURM: submitit/ (0700: pickles, logs, sbatch scripts),
+                              dry-run/<array>.sbatch, scheduler.json (cached sacct answer)
       dataset/                runs.parquet epochs.parquet samples/ schema.json
       tables/  figures/  report.md
 """
@@ -175,6 +176,28 @@ class ResultsLayout:
     @property
     def submitit_dir(self) -> Path:
         return self.jobs_dir / "submitit"
+
+    def job_log(self, job_id: str) -> Path:
+        """The log of one SLURM array task (``<array>_<index>``), named as submitit names it."""
+        return self.submitit_dir / f"{job_id}_0_log.out"
+
+    @property
+    def dry_run_dir(self) -> Path:
+        return self.jobs_dir / "dry-run"
+
+    def dry_run_script(self, array_name: str) -> Path:
+        """The sbatch script ``submit --dry-run`` writes for one job array."""
+        return self.dry_run_dir / f"{array_name}.sbatch"
+
+    @property
+    def scheduler_cache(self) -> Path:
+        """The last scheduler answer (sacct/squeue), reused for a few seconds."""
+        return self.jobs_dir / "scheduler.json"
+
+    @property
+    def submit_lock(self) -> Path:
+        """Held while submitting, so two ``submit`` calls cannot submit the same run twice."""
+        return self.jobs_dir / ".submit.lock"
 
     @property
     def dataset_dir(self) -> Path:

@@ -127,7 +127,9 @@ def energy_per_epoch(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
 
     Epochs flagged ``low_samples`` are kept (``energy_j`` is authoritative) and counted.
     """
-    per_run = _completed(runs).select([*SETUP_KEYS, "run_id"]).join(_per_run_epoch_means(epochs), on="run_id", maintain_order="left")
+    per_run = _completed(runs).select([*SETUP_KEYS, "run_id"]).join(
+        _per_run_epoch_means(epochs), on="run_id", maintain_order="left"
+    )
     out = per_run.group_by(SETUP_KEYS).agg(
         *_mean_std("epoch_energy_mwh", "epoch_energy", "mwh"),
         *_mean_std("net_epoch_energy_mwh", "net_epoch_energy", "mwh"),
@@ -192,7 +194,7 @@ def _eq2(prefix: str) -> list[pl.Expr]:
     saving = full - cls
     known = enc.is_not_null() & saving.is_not_null()
     return [
-        pl.when(known & (saving > 0)).then((enc / saving).clip(lower_bound=0.0)).otherwise(None).alias(f"{prefix}cycles"),
+        pl.when(known & (saving > 0)).then((enc / saving).clip(lower_bound=0.0)).alias(f"{prefix}cycles"),
         pl.when(known).then(saving > 0).otherwise(None).alias(f"{prefix}pays_off"),
     ]
 
@@ -250,9 +252,8 @@ def freeze_savings(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
     1 - E_frozen / E_unfrozen.
     """
     runs = _completed(runs)
-    paired = (
-        _setup_means(runs, UNFROZEN, "unfrozen_").join(_setup_means(runs, FROZEN, "frozen_"), on=PAIR_KEYS).sort(PAIR_KEYS)
-    )
+    paired = _setup_means(runs, UNFROZEN, "unfrozen_").join(_setup_means(runs, FROZEN, "frozen_"), on=PAIR_KEYS)
+    paired = paired.sort(PAIR_KEYS)
     out = paired.group_by("hardware").agg(
         *(e for p in ("unfrozen", "frozen") for e in (
             *_mean_std(f"{p}_energy_wh", f"{p}_energy", "wh"),
@@ -261,7 +262,8 @@ def freeze_savings(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
         )),
         pl.len().alias("n_setups"),
     ).with_columns(
-        (1 - _ratio(pl.col(f"{p}frozen_energy_mean_wh"), pl.col(f"{p}unfrozen_energy_mean_wh"))).alias(f"{p}savings_frac")
+        (1 - _ratio(pl.col(f"{p}frozen_energy_mean_wh"), pl.col(f"{p}unfrozen_energy_mean_wh")))
+        .alias(f"{p}savings_frac")
         for p in ("", "net_")
     )
     return _finish(out, FREEZE_SAVINGS, ["hardware"])

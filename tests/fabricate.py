@@ -46,7 +46,7 @@ def fake_run(layout: ResultsLayout, spec: RunSpec, *, epochs: int = 3, attempt: 
                      "mean_power_w": power_w, "samples": 3, "coverage_frac": 1.0, "low_samples": False,
                      "net_energy_j": None, "train_loss": 1.0 / ep, "val_loss": 1.0 / ep, "val_accuracy": acc})
         for k in range(3):
-            samples.append({"run_id": spec.run_id, "attempt": attempt, "time_s": start + k * epoch_s / 2,
+            samples.append({"run_id": spec.run_id, "attempt": attempt, "time_s": start + k * epoch_s / 3,
                             "epoch": ep, "phase": "train", "power_w": power_w, "energy_j": None,
                             "meter": "synthetic", "gpu_util_pct": None, "mem_used_mib": None,
                             "temperature_c": None, "sm_clock_mhz": None})

@@ -126,6 +126,8 @@ def test_power_figure_of_a_chosen_run(dataset: tuple[Path, list[str]], tmp_path:
     png, pdf = F.save_figure(fig, tmp_path, name)
     assert (png, pdf) == figure_paths(tmp_path, name)
     assert png.read_bytes()[:8] == PNG_SIGNATURE and pdf.read_bytes().startswith(b"%PDF-")
+    unsampled = "r-pamap2-baseline-h100-01-1"
+    assert list(F.FIGURES["power"](context(dataset[0], run_id=unsampled))) == []  # no samples: skipped
 
 
 def test_figures_are_byte_identical_when_redrawn(dataset: tuple[Path, list[str]], drawn: list[Path],

@@ -163,7 +163,7 @@ def _supported(fn: Callable[[Any], Any], gpus: list[_Gpu]) -> bool:
 
 
 @_handle_nvml_errors
-def _nvmlInit() -> None:
+def _init() -> None:
     pynvml.nvmlInit()
 
 
@@ -238,7 +238,7 @@ class NvmlMeter:
         self._clock = clock
         self._closed = True
         self.secondary_errors = 0
-        _nvmlInit()
+        _init()
         self._closed = False
         try:
             self.gpus = select_gpus(cuda_visible_devices)

@@ -240,7 +240,8 @@ class Sampler:
                 if time.monotonic() - self._last_flush_mono >= self.flush_s:
                     self._flush()
         finally:
-            self._flush()
+            if not self._stop_event.is_set():  # ended on its own (device lost, a bug): keep the rows
+                self._flush()  # (after stop(), stop() flushes with its last reading)
 
     def _sample_locked(self) -> Reading | None:
         """Read the meter and record the reading under the current tag (lock held)."""

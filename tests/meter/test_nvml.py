@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
+import pyarrow as pa
 import pynvml as real
 import pytest
 
@@ -59,15 +61,24 @@ class FakeGpus:
         return {c.args[0] for c in fn.call_args_list}
 
 
+@pytest.fixture(scope="module")
+def pynvml_spec() -> Any:
+    """An autospec of ``pynvml`` (built once: it takes ~0.3 s); constants, exceptions
+    and structs stay real."""
+    m = mock.create_autospec(real)
+    for name in dir(real):
+        if name.startswith(("NVML_", "NVMLError", "c_nvml")):
+            setattr(m, name, getattr(real, name))
+    return m
+
+
 @pytest.fixture
-def pynvml_mock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """``pynvml`` patched with autospec; constants, exceptions and structs stay real."""
+def pynvml_mock(pynvml_spec: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``pynvml`` patched with the autospec, every call's script and record reset."""
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    with mock.patch("energybench.meter.nvml.pynvml", autospec=True) as m:
-        for name in dir(real):
-            if name.startswith(("NVML_", "NVMLError", "c_nvml")):
-                setattr(m, name, getattr(real, name))
-        yield m
+    pynvml_spec.reset_mock(return_value=True, side_effect=True)
+    with mock.patch("energybench.meter.nvml.pynvml", new=pynvml_spec):
+        yield pynvml_spec
 
 
 @pytest.fixture
@@ -90,7 +101,7 @@ def test_energy_is_the_exact_counter_delta(gpus: FakeGpus, monkeypatch: pytest.M
 def test_readings_sum_power_and_energy_over_visible_gpus(gpus: FakeGpus, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
     gpus.energy_mj = {"h0": iter([0, 1_000]), "h1": iter([0, 3_000])}
-    gpus.power_mw = {"h0": iter([150_000]), "h1": iter([250_500])}
+    gpus.power_mw = {"h0": iter([0, 150_000]), "h1": iter([0, 250_500])}  # first: the probe at open
     r = NvmlMeter().read()
     assert r.energy_j == 4.0 and r.power_w == pytest.approx(400.5)
     assert r.util_pct == 80 and r.mem_used_mib == 2 * 10 * 1024 and r.temperature_c == 61 and r.sm_clock_mhz == 1980
@@ -106,6 +117,7 @@ def test_counter_reset_keeps_accumulating_from_the_new_value(gpus: FakeGpus, mon
 
 def test_no_energy_counter_gives_none_and_says_so(gpus: FakeGpus, pynvml_mock: Any) -> None:
     pynvml_mock.nvmlDeviceGetTotalEnergyConsumption.side_effect = nvml_error(real.NVML_ERROR_NOT_SUPPORTED)
+    gpus.power_mw["h0"] = iter([0, 100_000])  # first: the probe at open
     meter = NvmlMeter(cuda_visible_devices="0")
     r = meter.read()
     assert r.energy_j is None and r.power_w == 100.0
@@ -114,11 +126,11 @@ def test_no_energy_counter_gives_none_and_says_so(gpus: FakeGpus, pynvml_mock: A
 
 def test_no_instant_power_falls_back_to_power_usage(gpus: FakeGpus, pynvml_mock: Any) -> None:
     pynvml_mock.nvmlDeviceGetFieldValues.side_effect = lambda h, ids: power_field(0, real.NVML_ERROR_NOT_SUPPORTED)
-    gpus.power_mw["h0"] = iter([123_000, 124_000])
+    gpus.power_mw["h0"] = iter([0, 123_000])  # first: the probe at open
     meter = NvmlMeter(cuda_visible_devices="0")
     assert meter.info()["sources"]["power_w"] == "nvmlDeviceGetPowerUsage"
     assert meter.read().power_w == 123.0
-    assert pynvml_mock.nvmlDeviceGetPowerUsage.call_count == 1  # the probe of the instant field did not use it
+    assert pynvml_mock.nvmlDeviceGetPowerUsage.call_count == 2
 
 
 def test_secondary_quantities_not_supported_are_none(gpus: FakeGpus, pynvml_mock: Any) -> None:
@@ -191,7 +203,7 @@ def test_nvml_errors_become_meter_errors(gpus: FakeGpus, pynvml_mock: Any) -> No
 
 def test_explicit_nvml_without_a_driver_fails_in_one_line(pynvml_mock: Any) -> None:
     pynvml_mock.nvmlInit.side_effect = nvml_error(real.NVML_ERROR_DRIVER_NOT_LOADED)
-    with pytest.raises(MeterError, match=r"^meter 'nvml' cannot open: NVML nvmlInit: .*no NVIDIA driver") as info:
+    with pytest.raises(MeterError, match=r"^meter 'nvml' cannot open: NVML init: .*no NVIDIA driver") as info:
         open_meter("nvml")
     assert "\n" not in str(info.value)
 
@@ -224,20 +236,25 @@ def test_auto_does_not_charge_a_cpu_run_for_the_gpu(gpus: FakeGpus, pynvml_mock:
 def test_gpu_lost_mid_run_is_recorded_and_stop_ends_cleanly(gpus: FakeGpus, pynvml_mock: Any,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     meter = NvmlMeter(cuda_visible_devices="0")
-    calls = {"n": 0}
+    lose = threading.Event()
+    calls = {"ok": 0, "after_loss": 0}
 
     def energy(h: str) -> int:
-        calls["n"] += 1
-        if calls["n"] > 5:
+        if lose.is_set():
+            calls["after_loss"] += 1
             raise nvml_error(real.NVML_ERROR_GPU_IS_LOST)
-        return 1_000 * calls["n"]
+        calls["ok"] += 1
+        return 1_000 + 1_000 * calls["ok"]
 
     pynvml_mock.nvmlDeviceGetTotalEnergyConsumption.side_effect = energy
     batches: list[Any] = []
     sampler = Sampler(meter, run_id="r", attempt=1, period_s=0.01, flush_s=10.0, sink=batches.append)
     sampler.start()
-    sampler.begin(1, "train")
-    deadline = time.monotonic() + 2.0
+    train = sampler.begin(1, "train")
+    assert train is not None
+    time.sleep(0.05)
+    lose.set()
+    deadline = time.monotonic() + 5.0
     while not sampler.lost and time.monotonic() < deadline:
         time.sleep(0.01)
     assert sampler.lost
@@ -245,8 +262,10 @@ def test_gpu_lost_mid_run_is_recorded_and_stop_ends_cleanly(gpus: FakeGpus, pynv
     sampler.stop()
     sampler.stop()
     assert len(sampler.errors) == 1 and sampler.errors[0].startswith("DeviceLostError: NVML")
-    assert sampler.rows_flushed == 5 == sum(b.num_rows for b in batches)
-    assert calls["n"] == 6  # nothing read after the loss
+    assert calls["after_loss"] == 1  # nothing read after the loss
+    rows = pa.Table.from_batches(batches)
+    assert sampler.rows_flushed == rows.num_rows == calls["ok"]
+    last_energy_j = rows.column("energy_j").to_pylist()[-1]
     stats = sampler.stats(1, ("train",))
-    assert stats is not None and stats.counter_energy_j == pytest.approx(3.0)  # readings 2..5
+    assert stats is not None and stats.counter_energy_j == pytest.approx(last_energy_j - train.energy_j)
     assert capsys.readouterr().err.count("GPU is lost") == 1

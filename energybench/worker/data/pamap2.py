@@ -306,13 +306,17 @@ def _from_arrays(a: dict[str, np.ndarray]) -> Pamap2Splits:
 
 # --- synthetic files in the upstream format ----------------------------------------------
 
+# Difficulty of the synthetic task, in units of each channel's scale: the spread of the
+# activities' offsets, each subject's own offset, and white noise.
+_OFFSET_SD, _SUBJECT_SHIFT_SD, _NOISE_SD = 1.0, 0.1, 0.15
+
 def _activity_patterns(rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Per-activity signal recipe shared by every subject (what makes the task learnable)."""
     n_act, n_imu_cols = len(ACTIVITIES), 12  # per IMU: acc16, acc6, gyro, mag
     scale = np.tile(np.array([4.0] * 3 + [4.0] * 3 + [1.0] * 3 + [20.0] * 3), 3)
     return {
         "freq_hz": rng.permutation(np.linspace(0.4, 3.6, n_act)),
-        "offset": rng.normal(0, 1, (n_act, 3 * n_imu_cols)) * scale,
+        "offset": rng.normal(0, _OFFSET_SD, (n_act, 3 * n_imu_cols)) * scale,
         "amp": rng.uniform(0.2, 1.5, (n_act, 3 * n_imu_cols)) * scale,
         "phase": rng.uniform(0, 2 * np.pi, (n_act, 3 * n_imu_cols)),
         "scale": scale,
@@ -331,7 +335,7 @@ def _subject_rows(subject: int, pat: dict[str, np.ndarray], seconds_per_activity
                   rng: np.random.Generator) -> np.ndarray:
     n_act = len(ACTIVITIES)
     gain = rng.uniform(0.85, 1.15)
-    shift = rng.normal(0, 0.1, pat["offset"].shape[1]) * pat["scale"]
+    shift = rng.normal(0, _SUBJECT_SHIFT_SD, pat["offset"].shape[1]) * pat["scale"]
     gap_activity = rng.integers(n_act)
     blocks, t0 = [], 5.0 + rng.uniform(0, 3)
     for a in range(-1, n_act):
@@ -344,7 +348,7 @@ def _subject_rows(subject: int, pat: dict[str, np.ndarray], seconds_per_activity
             w = 2 * np.pi * f * t[:, None]
             imu = (pat["offset"][a] + shift + gain * pat["amp"][a] * np.sin(w + pat["phase"][a])
                    + 0.3 * gain * pat["amp"][a] * np.sin(2 * w))
-            imu += rng.normal(0, 0.15, imu.shape) * pat["scale"]
+            imu += rng.normal(0, _NOISE_SD, imu.shape) * pat["scale"]
             heart = pat["heart_bpm"][a] + rng.normal(0, 3) + rng.normal(0, 1, n)
             label = ACTIVITIES[a]
         else:

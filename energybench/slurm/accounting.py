@@ -1,0 +1,147 @@
+"""Job states from the scheduler: one ``sacct`` query for all arrays, ``squeue`` when accounting is missing.
+
+The answer is cached in ``DIR/jobs/scheduler.json`` for a few seconds, so
+``status --watch`` and many concurrent ``status`` calls cost slurmdbd one
+query per interval. No torch here.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from ..errors import SubmitError
+from ..paths import read_json, write_json
+from .shell import slurm
+
+#: Scheduler states in which a job still holds (or will hold) its run.
+LIVE = frozenset({"PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING", "SUSPENDED",
+                  "CONFIGURING", "COMPLETING", "STAGE_OUT", "SIGNALING", "STOPPED"})
+
+SACCT_FIELDS = "JobID,State,ExitCode,Partition,Reason,Start,End"
+SQUEUE_FORMAT = "%i|%T|%r|%P"
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """The scheduler's view of one array task."""
+
+    job_id: str  # "<array job id>_<index>"
+    state: str  # first word of SLURM's state: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT, ...
+    reason: str | None = None
+    exit_code: str | None = None
+    partition: str | None = None
+    start: str | None = None  # ISO time or None
+    end: str | None = None
+
+
+@dataclass(frozen=True)
+class SchedulerView:
+    """One answer of the scheduler for a set of array jobs."""
+
+    source: str  # "sacct" or "squeue"
+    time_s: float
+    job_ids: tuple[str, ...]  # the array job ids asked about
+    jobs: dict[str, JobRecord]
+
+    def get(self, job_id: str) -> JobRecord | None:
+        return self.jobs.get(job_id)
+
+
+def _expand(job_id: str) -> list[str]:
+    """``123_4`` -> [123_4]; ``123_[5-7,9%2]`` -> [123_5, 123_6, 123_7, 123_9]; ``123`` -> [123]."""
+    m = re.fullmatch(r"(\d+)_\[([^\]]+)\]", job_id)
+    if not m:
+        return [job_id]
+    base, spec = m.group(1), m.group(2).split("%", 1)[0]
+    out = []
+    for part in spec.split(","):
+        if "-" in part:
+            lo, hi = part.split("-", 1)
+            out += [f"{base}_{i}" for i in range(int(lo), int(hi) + 1)]
+        elif part:
+            out.append(f"{base}_{int(part)}")
+    return out
+
+
+def _clean(v: str) -> str | None:
+    v = v.strip()
+    return None if v in ("", "None", "Unknown", "(null)", "N/A") else v
+
+
+def parse_sacct(text: str) -> dict[str, JobRecord]:
+    """Lines of ``sacct -X -n -P -o JobID,State,ExitCode,Partition,Reason,Start,End``."""
+    jobs: dict[str, JobRecord] = {}
+    for line in text.splitlines():
+        f = line.split("|")
+        if len(f) < 7 or not f[0].strip() or "." in f[0]:
+            continue
+        state = f[1].split()[0] if f[1].strip() else "UNKNOWN"
+        for jid in _expand(f[0].strip()):
+            jobs[jid] = JobRecord(jid, state, _clean(f[4]), _clean(f[2]), _clean(f[3]), _clean(f[5]), _clean(f[6]))
+    return jobs
+
+
+def parse_squeue(text: str) -> dict[str, JobRecord]:
+    """Lines of ``squeue -h -r -o '%i|%T|%r|%P'`` (one line per array task)."""
+    jobs: dict[str, JobRecord] = {}
+    for line in text.splitlines():
+        f = line.split("|")
+        if len(f) < 4 or not f[0].strip():
+            continue
+        for jid in _expand(f[0].strip()):
+            jobs[jid] = JobRecord(jid, f[1].strip().split()[0] if f[1].strip() else "UNKNOWN",
+                                  _clean(f[2]), None, _clean(f[3]))
+    return jobs
+
+
+def _ask(job_ids: list[str]) -> SchedulerView:
+    ids = ",".join(job_ids)
+    now = time.time()
+    try:
+        out = slurm(["sacct", "-X", "-n", "-P", "-o", SACCT_FIELDS, "-j", ids], timeout_s=60)
+        return SchedulerView("sacct", now, tuple(job_ids), parse_sacct(out.stdout))
+    except SubmitError as sacct_error:
+        res = slurm(["squeue", "-h", "-r", "-t", "all", "-o", SQUEUE_FORMAT, "-j", ids], timeout_s=60, check=False)
+        if res.returncode == 0:
+            return SchedulerView("squeue", now, tuple(job_ids), parse_squeue(res.stdout))
+        if "invalid job id" in res.stderr.lower():  # none of them is known any more
+            return SchedulerView("squeue", now, tuple(job_ids), {})
+        raise SubmitError(f"{sacct_error}; squeue: {res.stderr.strip() or res.returncode}") from None
+
+
+def _load_cache(path: Path, job_ids: list[str], max_age_s: float) -> SchedulerView | None:
+    if max_age_s <= 0 or not path.exists():
+        return None
+    try:
+        d = read_json(path)
+        if time.time() - float(d["time_s"]) > max_age_s or not set(job_ids) <= set(d["job_ids"]):
+            return None
+        return SchedulerView(d["source"], float(d["time_s"]), tuple(d["job_ids"]),
+                             {k: JobRecord(**v) for k, v in d["jobs"].items()})
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def scheduler_view(job_ids: list[str], cache: Path | None = None, max_age_s: float = 5.0) -> SchedulerView:
+    """States of every task of the given array jobs: one query, or the cached answer if fresh enough."""
+    if not job_ids:
+        return SchedulerView("none", time.time(), (), {})
+    if cache is not None:
+        hit = _load_cache(cache, job_ids, max_age_s)
+        if hit is not None:
+            return hit
+    view = _ask(job_ids)
+    if cache is not None:
+        try:
+            write_json(cache, {"source": view.source, "time_s": view.time_s, "job_ids": list(view.job_ids),
+                               "jobs": {k: asdict(v) for k, v in view.jobs.items()}})
+        except OSError:  # a read-only results directory still gets an answer
+            pass
+    return view
+
+
+def forget(cache: Path) -> None:
+    """Drop the cached answer (after scancel or sbatch, the next status asks again)."""
+    cache.unlink(missing_ok=True)
