@@ -73,12 +73,21 @@ def plan_cmd(config: Path, as_json: bool) -> None:
 @click.option("--executor", type=click.Choice(["local", "slurm"]), default=None,
               help="Override the config's executor.")
 @click.option("--force", is_flag=True, help="Rerun every run, completed ones too (earlier data archived).")
-def submit_cmd(config: Path, results: Path | None, executor: str | None, force: bool) -> None:
-    """Validate CONFIG, plan it and execute the runs that are not done yet."""
+@click.option("--dry-run", is_flag=True,
+              help="SLURM: write the sbatch scripts to DIR/jobs/dry-run/ and submit nothing.")
+@click.option("--profile", type=EXISTING_FILE, default=None,
+              help="SLURM: the cluster profile YAML (overrides executor.profile).")
+def submit_cmd(config: Path, results: Path | None, executor: str | None, force: bool, dry_run: bool,
+               profile: Path | None) -> None:
+    """Validate CONFIG, plan it and execute (or, on SLURM, submit) the runs that are not done yet."""
     from .status import all_completed, run_states
     from .submit import submit
 
-    p = submit(config, results, executor, force=force, echo=click.echo)
+    p = submit(config, results, executor, force=force, echo=click.echo, dry_run=dry_run, profile=profile)
+    if dry_run:
+        return
+    if p.experiment.executor.kind == "slurm":
+        click.echo(f"next: energybench status {p.layout.root} --watch")
     if p.experiment.executor.kind == "local":
         states = run_states(p.layout)
         n_ok = sum(s.state == "COMPLETED" for s in states)
@@ -87,34 +96,97 @@ def submit_cmd(config: Path, results: Path | None, executor: str | None, force: 
             sys.exit(1)
 
 
+#: ``status`` exit codes: all completed / still pending or running / finished, not all completed.
+EXIT_COMPLETED, EXIT_UNFINISHED, EXIT_INCOMPLETE = 0, 3, 1
+
+
 @cli.command("status")
 @click.argument("results", type=DIR)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per run.")
-def status_cmd(results: Path, as_json: bool) -> None:
-    """Runs of RESULTS by state; exit 0 only when every run completed."""
+@click.option("--watch", "watch_s", type=click.FloatRange(min=5), default=None, is_flag=False, flag_value=30.0,
+              help="Redraw every N seconds (default 30) until every run has finished.")
+def status_cmd(results: Path, as_json: bool, watch_s: float | None) -> None:
+    """Runs of RESULTS by state (markers joined with SLURM's view).
+
+    Exit 0 when every run completed, 3 while runs are pending or running,
+    1 when all finished but some did not complete.
+    """
+    import time
+
     from .paths import ResultsLayout
-    from .status import STATES, all_completed, counts, run_states
+    from .status import all_completed, all_finished, current_states
 
-    states = run_states(ResultsLayout(results))
-    if as_json:
-        click.echo(json.dumps([s.to_dict() for s in states], indent=2))
-    else:
-        from rich.console import Console
-        from rich.table import Table
+    layout = ResultsLayout(results)
+    while True:
+        states, note = current_states(layout, max_age_s=min(5.0, watch_s or 5.0))
+        if as_json:
+            click.echo(json.dumps([s.to_dict() for s in states], indent=2))
+        else:
+            _print_status(results, states, note, clear=watch_s is not None)
+        if watch_s is None or all_finished(states):
+            break
+        time.sleep(watch_s)
+    if all_completed(states):
+        sys.exit(EXIT_COMPLETED)
+    sys.exit(EXIT_INCOMPLETE if all_finished(states) else EXIT_UNFINISHED)
 
-        table = Table(title=f"{results}: {len(states)} runs")
-        table.add_column("hardware")
-        table.add_column("paradigm")
-        shown = [s for s in STATES if any(x.state == s for x in states)]
-        for s in shown:
-            table.add_column(s, justify="right")
-        for (hw, paradigm), c in sorted(counts(states).items()):
-            table.add_row(hw, paradigm, *[str(c.get(s, 0)) for s in shown])
-        Console().print(table)
-        for s in states:
-            if s.state in ("FAILED", "LOST", "TIMEOUT"):
-                click.echo(f"{s.state} {s.run_id} {s.paradigm} setup {s.setup} repeat {s.repeat}: {s.reason}")
-    sys.exit(0 if all_completed(states) else 1)
+
+def _progress(running: list) -> str:
+    """One cell for the runs in progress: epochs, best accuracy, energy so far."""
+    if not running:
+        return ""
+    epochs = sorted(s.epoch for s in running if s.epoch is not None)
+    accs = [s.val_accuracy for s in running if s.val_accuracy is not None]
+    energy_j = sum(s.energy_j or 0.0 for s in running)
+    parts = [f"epoch {epochs[0]}-{epochs[-1]}" if epochs and epochs[0] != epochs[-1]
+             else f"epoch {epochs[0]}" if epochs else "starting"]
+    if accs:
+        parts.append(f"acc max {max(accs):.2f}")
+    if energy_j:
+        parts.append(f"{energy_j / 1000:.1f} kJ")
+    return ", ".join(parts)
+
+
+def _print_status(results: Path, states: list, note: str | None, clear: bool = False) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .status import STATES, counts
+
+    console = Console()
+    if clear:
+        console.clear()
+    table = Table(title=f"{results}: {len(states)} runs")
+    table.add_column("hardware")
+    table.add_column("paradigm")
+    shown = [s for s in STATES if any(x.state == s for x in states)]
+    for s in shown:
+        table.add_column(s, justify="right")
+    table.add_column("running: progress")
+    for (hw, paradigm), c in sorted(counts(states).items()):
+        running = [s for s in states if s.hardware == hw and s.paradigm == paradigm and s.state == "RUNNING"]
+        table.add_row(hw, paradigm, *[str(c.get(s, 0)) for s in shown], _progress(running))
+    console.print(table)
+    for s in states:
+        if s.state in ("FAILED", "LOST", "TIMEOUT", "CANCELLED"):
+            job = f" [job {s.job_id}]" if s.job_id else ""
+            click.echo(f"{s.state} {s.run_id} {s.paradigm} setup {s.setup} repeat {s.repeat}{job}: {s.reason}")
+    if note:
+        click.echo(f"note: {note}", err=True)
+
+
+@cli.command("cancel")
+@click.argument("results", type=DIR)
+@click.option("--run", "run_ids", multiple=True, metavar="ID",
+              help="Cancel only this run (a unique prefix of its id is enough); repeatable.")
+def cancel_cmd(results: Path, run_ids: tuple[str, ...]) -> None:
+    """Cancel the queued and running SLURM jobs of RESULTS (or of the given runs)."""
+    from .executors.slurm import cancel_runs
+    from .paths import ResultsLayout
+
+    n, jobs = cancel_runs(ResultsLayout(results), list(run_ids))
+    click.echo(f"cancelled {n} runs ({len(jobs)} jobs)" + (f": {' '.join(jobs)}" if jobs else "")
+               + f"; `energybench submit CONFIG --results {results}` resubmits them")
 
 
 @cli.command("collect")

@@ -190,6 +190,11 @@ class ResultsLayout:
         return self.dry_run_dir / f"{array_name}.sbatch"
 
     @property
+    def dry_run_index(self) -> Path:
+        """What ``submit --dry-run`` would submit: array -> partition, dependency, run ids by index."""
+        return self.dry_run_dir / "arrays.json"
+
+    @property
     def scheduler_cache(self) -> Path:
         """The last scheduler answer (sacct/squeue), reused for a few seconds."""
         return self.jobs_dir / "scheduler.json"

@@ -1,19 +1,26 @@
-"""Run states from the worker's markers (and, on SLURM, the scheduler's view).
+"""Run states from the worker's markers, joined with the scheduler's view on SLURM.
 
-No torch and no SLURM calls here: ``status`` must answer instantly on a
-login node. States: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT,
-LOST (started, but no heartbeat for ``lost_after_s`` and no live process).
+No torch here, and at most one (cached) scheduler query: ``status`` must
+answer instantly on a login node. States: PENDING, RUNNING, COMPLETED, FAILED,
+CANCELLED, TIMEOUT, LOST (no heartbeat for ``lost_after_s`` and no scheduler
+record). The worker's ``done.json`` always wins; a queued or running job
+wins over markers of an earlier submission; a job that ended without the
+worker saying why is reported with SLURM's state.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any
 
-from .errors import ResultsError
+from .errors import ResultsError, SubmitError
 from .paths import ResultsLayout, RunPaths, read_json
+
+if TYPE_CHECKING:
+    from .slurm.accounting import JobRecord, SchedulerView
+    from .slurm.manifest import JobRef
 
 STATES = ("PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "LOST")
 FINISHED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "LOST")
@@ -38,6 +45,8 @@ class RunState:
     energy_j: float | None = None
     reason: str | None = None
     heartbeat_age_s: float | None = None
+    job_id: str | None = None  # SLURM array task holding the run ("<array job id>_<index>")
+    scheduler: str | None = None  # SLURM's state of that task, when it was asked
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,8 +69,67 @@ def _safe_json(path: Any) -> dict[str, Any]:
 
 
 def run_state(spec: dict[str, Any], run: RunPaths, now: float,
-              lost_after_s: float = DEFAULT_LOST_AFTER_S) -> RunState:
-    """The state of one run from its markers."""
+              lost_after_s: float = DEFAULT_LOST_AFTER_S, job: "JobRef | None" = None,
+              record: "JobRecord | None" = None, asked: bool = False) -> RunState:
+    """The state of one run: its markers, joined with its SLURM job if it has one.
+
+    ``job`` is the run's manifest entry, ``record`` the scheduler's answer for
+    it and ``asked`` whether the scheduler was asked at all (a missing record
+    only counts when it was).
+    """
+    state = _marker_state(spec, run, now, lost_after_s)
+    if job is None:
+        return state
+    return _join(state, run, now, lost_after_s, job, record, asked)
+
+
+_RUNNING_LIKE = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING", "CONFIGURING"}
+_SCHED_TERMINAL = {"CANCELLED": "CANCELLED", "TIMEOUT": "TIMEOUT", "PREEMPTED": "CANCELLED",
+                   "DEADLINE": "TIMEOUT"}
+
+
+def _join(m: RunState, run: RunPaths, now: float, lost_after_s: float, job: "JobRef",
+          record: "JobRecord | None", asked: bool) -> RunState:
+    from .slurm.accounting import LIVE
+
+    m = replace(m, job_id=job.job_id, scheduler=record.state if record else None)
+    if m.state == "COMPLETED":
+        return m
+    failed = _safe_json(run.failed) if run.failed.exists() else None
+    fresh_failure = failed is not None and float(failed.get("time_s", 0)) >= job.submit_time_s
+    started = _safe_json(run.started) if run.started.exists() else {}
+    this_job_started = bool(started) and float(started.get("time_s", 0)) >= job.submit_time_s
+    if record is not None and record.state in LIVE:
+        if record.state in _RUNNING_LIKE:
+            return replace(m, state="RUNNING", reason=None)
+        why = f"requeued after attempt {m.attempt}" if this_job_started else None
+        if record.reason and record.reason not in ("Priority", "Resources"):
+            why = (f"{why}; " if why else "") + f"waiting: {record.reason}"
+        return replace(m, state="PENDING", reason=why)
+    if fresh_failure:
+        return m  # the worker said why (FAILED or TIMEOUT, with its reason)
+    if record is not None:
+        detail = f"SLURM {record.state}" + (f" (exit {record.exit_code})"
+                                            if record.exit_code not in (None, "0:0") else "")
+        if record.state == "COMPLETED":
+            detail = "the job ended without the worker's done marker"
+        return replace(m, state=_SCHED_TERMINAL.get(record.state, "FAILED"),
+                       reason=f"{detail}; job {job.job_id}")
+    if this_job_started:
+        age = m.heartbeat_age_s or 0.0
+        if age > lost_after_s:
+            return replace(m, state="LOST", reason=f"no heartbeat for {age:.0f} s and no scheduler record "
+                                                   f"of job {job.job_id}")
+        return replace(m, state="RUNNING", reason=None)
+    since = now - job.submit_time_s
+    if asked and since > lost_after_s:
+        return replace(m, state="LOST", reason=f"submitted {since:.0f} s ago as job {job.job_id}, never "
+                                               "started, and SLURM has no record of it")
+    return replace(m, state="PENDING", reason=None)
+
+
+def _marker_state(spec: dict[str, Any], run: RunPaths, now: float, lost_after_s: float) -> RunState:
+    """The state of one run from its markers alone."""
     base = {k: spec[k] for k in ("run_id", "paradigm", "hardware", "setup", "repeat")}
     if not run.started.exists():
         if run.failed.exists():  # failed before starting (e.g. its dependency failed)
@@ -84,11 +152,46 @@ def run_state(spec: dict[str, Any], run: RunPaths, now: float,
     return RunState(**base, state="RUNNING", **common)
 
 
-def run_states(layout: ResultsLayout, now: float | None = None,
-               lost_after_s: float = DEFAULT_LOST_AFTER_S) -> list[RunState]:
-    """The state of every planned run, in plan order."""
+def run_states(layout: ResultsLayout, now: float | None = None, lost_after_s: float = DEFAULT_LOST_AFTER_S,
+               view: "SchedulerView | None" = None) -> list[RunState]:
+    """The state of every planned run, in plan order.
+
+    Runs recorded in ``manifest.json`` are joined with ``view`` (the
+    scheduler's answer); without a view, with what the markers tell.
+    """
+    from .slurm.manifest import Manifest
+
     now = time.time() if now is None else now
-    return [run_state(s, layout.run(s["run_id"]), now, lost_after_s) for s in load_plan(layout)]
+    jobs = Manifest.load(layout.manifest).jobs() if layout.manifest.exists() else {}
+    out = []
+    for s in load_plan(layout):
+        job = jobs.get(s["run_id"])
+        record = view.get(job.job_id) if (view is not None and job is not None) else None
+        out.append(run_state(s, layout.run(s["run_id"]), now, lost_after_s, job, record, view is not None))
+    return out
+
+
+def current_states(layout: ResultsLayout, max_age_s: float = 5.0, lost_after_s: float = DEFAULT_LOST_AFTER_S,
+                   required: bool = False) -> tuple[list[RunState], str | None]:
+    """Every run's state, asking the scheduler once (answers up to ``max_age_s`` old are reused).
+
+    Returns the states and a note when the scheduler could not be asked (then
+    the markers alone decide). With ``required``, that is an error instead.
+    """
+    from .slurm.accounting import scheduler_view
+    from .slurm.manifest import Manifest
+
+    load_plan(layout)  # a clear error for a directory that is not ours
+    manifest = Manifest.load(layout.manifest)
+    view, note = None, None
+    if manifest.array_job_ids():
+        try:
+            view = scheduler_view(manifest.array_job_ids(), layout.scheduler_cache, max_age_s)
+        except SubmitError as exc:
+            if required:
+                raise SubmitError(f"cannot tell which runs are queued or running: {exc}") from None
+            note = f"scheduler not asked ({exc}); states from the workers' markers only"
+    return run_states(layout, lost_after_s=lost_after_s, view=view), note
 
 
 def counts(states: list[RunState]) -> dict[tuple[str, str], Counter[str]]:
@@ -101,3 +204,8 @@ def counts(states: list[RunState]) -> dict[tuple[str, str], Counter[str]]:
 
 def all_completed(states: list[RunState]) -> bool:
     return bool(states) and all(s.state == "COMPLETED" for s in states)
+
+
+def all_finished(states: list[RunState]) -> bool:
+    """True when no run is pending or running any more."""
+    return all(s.state in FINISHED for s in states)

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Experiment, load_config, override_executor
-from .errors import ResultsError
+from .errors import ResultsError, SubmitError
 from .paths import ResultsLayout, read_json, write_json
 from .plan import RunSpec, plan, stable_hash
-from .status import run_states
+from .status import RunState, current_states, run_states
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,12 @@ def _check_results_dir(layout: ResultsLayout, exp: Experiment, fp: str) -> None:
                 f"{len(old.get('runs', []))} runs); submit {exp.name!r} into a new --results directory")
 
 
-def prepare(config: Path, results: Path | None, executor: str | None) -> Prepared:
+def prepare(config: Path, results: Path | None, executor: str | None, profile: Path | None = None) -> Prepared:
     """Validate the config, plan it, and check (not yet write) the results directory."""
     exp = override_executor(load_config(config), executor)
+    if profile is not None:
+        exp = exp.model_copy(update={"executor": exp.executor.model_copy(
+            update={"profile": Path(profile).absolute()})})
     specs = plan(exp)
     layout = ResultsLayout(results if results is not None else default_results_dir(exp))
     fp = fingerprint(specs)
@@ -84,27 +87,82 @@ def write_layout(p: Prepared, config: Path) -> None:
         write_json(layout.run(s.run_id).spec, s.to_dict())
 
 
-def runs_to_submit(p: Prepared, force: bool = False) -> list[RunSpec]:
-    """Runs that are not completed, queued or running (all of them with ``force``)."""
+def _busy(s: RunState) -> bool:
+    """Completed, running, or queued with a job: not to be submitted again."""
+    return s.state in ("COMPLETED", "RUNNING") or (s.state == "PENDING" and s.job_id is not None)
+
+
+def runs_to_submit(p: Prepared, force: bool = False, states: list[RunState] | None = None) -> list[RunSpec]:
+    """Runs that are missing, failed, cancelled, timed out or lost (all of them with ``force``).
+
+    Never one that completed or is queued or running; ``states`` default to
+    the markers (and manifest) without asking the scheduler.
+    """
     if force:
         return list(p.specs)
-    skip = {"COMPLETED", "RUNNING"}
-    states = {s.run_id: s.state for s in run_states(p.layout)}
-    return [s for s in p.specs if states.get(s.run_id) not in skip]
+    if states is None:
+        states = run_states(p.layout) if p.layout.plan.exists() else []
+    busy = {s.run_id for s in states if _busy(s)}
+    return [s for s in p.specs if s.run_id not in busy]
 
 
 def submit(config: Path, results: Path | None = None, executor: str | None = None,
-           force: bool = False, echo: Callable[[str], None] = print) -> Prepared:
-    """Validate everything, write the layout, and execute the missing runs."""
-    p = prepare(config, results, executor)
+           force: bool = False, echo: Callable[[str], None] = print, dry_run: bool = False,
+           profile: Path | None = None) -> Prepared:
+    """Validate everything, write the layout, and execute the missing runs.
+
+    On SLURM this returns once the arrays are submitted. ``dry_run`` (SLURM
+    only) validates config and profile, writes the sbatch scripts to
+    ``DIR/jobs/dry-run/`` and nothing else: no cluster, no data needed.
+    """
+    p = prepare(config, results, executor, profile)
+    kind = p.experiment.executor.kind
+    if dry_run:
+        if kind != "slurm":
+            raise SubmitError("--dry-run renders the SLURM job scripts; add --executor slurm "
+                              "(`energybench plan CONFIG` lists the runs)")
+        from .executors.slurm import dry_run as render, preflight
+
+        target = preflight(p.experiment, dry_run=True)
+        todo = runs_to_submit(p, force)
+        echo(f"{p.experiment.name}: {len(p.specs)} planned runs, {len(todo)} to run (dry run)")
+        render(p.experiment, p.layout, todo, target, echo=echo)
+        return p
+    if kind == "slurm":
+        return _submit_slurm(p, config, force, echo)
     check_data(p.experiment)
     write_layout(p, config)
     todo = runs_to_submit(p, force)
     echo(f"{p.experiment.name}: {len(p.specs)} planned runs, {len(todo)} to run, "
-         f"executor {p.experiment.executor.kind}, results in {p.layout.root}")
+         f"executor {kind}, results in {p.layout.root}")
     if not todo:
         return p
     from .executors import get_executor
 
-    get_executor(p.experiment.executor.kind)(p.experiment, p.layout, todo, force=force, echo=echo)
+    get_executor(kind)(p.experiment, p.layout, todo, force=force, echo=echo)
+    return p
+
+
+def _submit_slurm(p: Prepared, config: Path, force: bool, echo: Callable[[str], None]) -> Prepared:
+    """Profile and cluster checks, data, layout; then submit what is not done, queued or running."""
+    from .executors.slurm import preflight, run_slurm, submission_lock
+
+    target = preflight(p.experiment)
+    check_data(p.experiment)
+    write_layout(p, config)
+    with submission_lock(p.layout):
+        states, _ = current_states(p.layout, max_age_s=0, required=True)
+        if force:
+            live = [s for s in states if s.state == "RUNNING" or (s.state == "PENDING" and s.job_id)]
+            if live:
+                raise SubmitError(f"{p.layout.root}: --force would run {len(live)} queued or running runs twice "
+                                  f"(e.g. {live[0].run_id}, job {live[0].job_id}); "
+                                  f"cancel them first: energybench cancel {p.layout.root}")
+        todo = runs_to_submit(p, force, states)
+        echo(f"{p.experiment.name}: {len(p.specs)} planned runs, {len(todo)} to submit, "
+             f"executor slurm, results in {p.layout.root}")
+        if todo:
+            queued = {s.run_id: (s.job_id.split("_")[0], int(s.job_id.split("_")[1]))
+                      for s in states if s.job_id and _busy(s) and s.state != "COMPLETED"}
+            run_slurm(p.experiment, p.layout, todo, force=force, echo=echo, target=target, queued_encoders=queued)
     return p

@@ -107,8 +107,8 @@ def open_meter(kind: str, *, tdp_w: float | None = None, device: str = "cpu",
     for candidate in order:
         try:
             meter = _open(candidate, tdp_w, device)
-        except MeterError as exc:
-            skipped.append(f"{candidate}: {exc}")
+        except MeterError as exc:  # its message names the backend ("NVML ...", "RAPL: ...")
+            skipped.append(str(exc))
             continue
         why = f" (not used: {'; '.join(skipped)})" if skipped else ""
         if meter.kind == "estimate" and device != "cpu":

@@ -10,6 +10,10 @@ Visible GPUs follow ``CUDA_VISIBLE_DEVICES`` (unset: all GPUs NVML sees):
   parent GPU: NVML reports power and energy per physical GPU only, so the
   numbers include every MIG instance on it (``info()["mig"]`` says so).
 
+An entry that names no GPU this job can open is an error, never a silently
+smaller set of metered GPUs. GPUs NVML enumerates but cannot open (another
+job's, behind cgroup device limits) are left out when the variable is unset.
+
 Quantities, each probed once at open and recorded in ``info()["sources"]``:
 
 * energy_j: ``nvmlDeviceGetTotalEnergyConsumption`` (mJ since driver load,
@@ -172,10 +176,17 @@ def _device_count() -> int:
     return int(pynvml.nvmlDeviceGetCount())
 
 
-@_handle_nvml_errors
-def _all_uuids(count: int) -> list[tuple[Any, str]]:
-    handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
-    return [(h, _text(pynvml.nvmlDeviceGetUUID(h))) for h in handles]
+def _all_devices(count: int) -> list[tuple[Any, str] | None]:
+    """(handle, UUID) of every GPU NVML enumerates; None where this job may not open it
+    (e.g. a GPU of another job behind cgroup device limits)."""
+    devices: list[tuple[Any, str] | None] = []
+    for i in range(count):
+        try:
+            h = pynvml.nvmlDeviceGetHandleByIndex(i)
+            devices.append((h, _text(pynvml.nvmlDeviceGetUUID(h))))
+        except pynvml.NVMLError:
+            devices.append(None)
+    return devices
 
 
 @_handle_nvml_errors
@@ -187,9 +198,9 @@ def _mig_parent_uuid(mig_uuid: str) -> str:
 def select_gpus(cuda_visible_devices: str | None) -> list[_Gpu]:
     """The GPUs ``CUDA_VISIBLE_DEVICES`` makes visible, as NVML handles (NVML initialised)."""
     count = _device_count()
-    devices = _all_uuids(count)
+    devices = _all_devices(count)
     if cuda_visible_devices is None:
-        return [_Gpu(handle=h, index=i, uuid=u) for i, (h, u) in enumerate(devices)]
+        return [_Gpu(handle=d[0], index=i, uuid=d[1]) for i, d in enumerate(devices) if d is not None]
     where = f"CUDA_VISIBLE_DEVICES={cuda_visible_devices!r}"
     chosen: dict[int, _Gpu] = {}
     for entry in (e.strip() for e in cuda_visible_devices.split(",")):
@@ -202,21 +213,24 @@ def select_gpus(cuda_visible_devices: str | None) -> list[_Gpu]:
                 break
             if index >= count:
                 raise MeterError(f"NVML: {where} names GPU {index}, but NVML sees {count} GPU(s) (0..{count - 1})")
+            if devices[index] is None:
+                raise MeterError(f"NVML: {where} names GPU {index}, which this job cannot open")
         elif entry.startswith(("GPU-", "MIG-")):
             uuid = entry
             if entry.startswith("MIG-GPU-"):  # MIG-GPU-<uuid>/<gi>/<ci> (drivers before R470)
                 mig, uuid = entry, entry[len("MIG-"):].split("/")[0]
             elif entry.startswith("MIG-"):
                 mig, uuid = entry, _mig_parent_uuid(entry)
-            matches = [i for i, (_, u) in enumerate(devices) if u.startswith(uuid)]
+            matches = [i for i, d in enumerate(devices) if d is not None and d[1].startswith(uuid)]
             if len(matches) != 1:
                 what = "matches no GPU" if not matches else f"matches {len(matches)} GPUs"
-                known = ", ".join(u for _, u in devices) or "none"
+                known = ", ".join(d[1] for d in devices if d is not None) or "none"
                 raise MeterError(f"NVML: {where}: {entry!r} {what} (GPUs NVML sees: {known})")
             index = matches[0]
         else:
             raise MeterError(f"NVML: {where}: cannot read {entry!r} (expected an index, GPU-<uuid> or MIG-<uuid>)")
-        gpu = chosen.setdefault(index, _Gpu(handle=devices[index][0], index=index, uuid=devices[index][1]))
+        handle, uuid = devices[index]  # type: ignore[misc]
+        gpu = chosen.setdefault(index, _Gpu(handle=handle, index=index, uuid=uuid))
         if mig:
             gpu.mig_instances.append(mig)
     return list(chosen.values())

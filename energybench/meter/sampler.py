@@ -180,6 +180,8 @@ class Sampler:
         """Take a boundary reading now and tag it, and every later reading, ``(epoch, phase)``."""
         with self._lock:
             self._tag = (epoch, phase)
+            if self._stopped:  # the meter may be closed already
+                return None
             reading = self._sample_locked()
             if self._set_load is not None:
                 self._set_load(phase)
@@ -201,7 +203,6 @@ class Sampler:
         try:
             if self._thread is not None:
                 self._thread.join()
-            if self._thread is not None:
                 with self._lock:
                     self._sample_locked()
         finally:
@@ -210,7 +211,8 @@ class Sampler:
     @property
     def errors(self) -> list[str]:
         """Meter and sink failures: the first message of each kind and how often it happened."""
-        return [f"{kind}: {msg}" + (f" (x{n})" if n > 1 else "") for kind, (msg, n) in self._errors.items()]
+        with self._lock:
+            return [f"{kind}: {msg}" + (f" (x{n})" if n > 1 else "") for kind, (msg, n) in self._errors.items()]
 
     def __enter__(self) -> "Sampler":
         self.start()

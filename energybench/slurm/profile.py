@@ -70,6 +70,8 @@ class HardwareProfile(BaseModel):
                 raise ValueError(f"{key!r}: write sbatch long options without dashes, e.g. 'reservation'")
             if key in RESERVED_SBATCH:
                 raise ValueError(f"{key!r} is set by energybench; use the profile field {RESERVED_SBATCH[key]}")
+            if isinstance(v[key], str) and any(c in v[key] for c in "\n\r"):
+                raise ValueError(f"{key!r}: the value must be a single line")
         return v
 
     @property

@@ -46,8 +46,10 @@ RUNNER: Callable[[Sequence[str], float, str | None], Result] = _subprocess_runne
 
 
 def _first_line(text: str) -> str:
+    """The line that says what went wrong (an error line before any warnings)."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[0] if lines else ""
+    errors = [ln for ln in lines if "error" in ln.lower()]
+    return (errors or lines or [""])[0]
 
 
 def slurm(args: Sequence[str], *, timeout_s: float = 30.0, check: bool = True, retries: int | None = None,

@@ -3,15 +3,24 @@
 ``python -m energybench.worker RUN_DIR`` (local executor) and the SLURM job
 function both call :func:`main`. The worker never raises for a run that
 failed: it writes ``failed.json`` with a one-line reason and returns 1.
+
+Stopping early on purpose (SLURM's USR2 before preemption or the time limit):
+:func:`stop_on_signal` makes the signal only set :data:`STOP`; the epoch loop
+looks at it between steps and stops at the last checkpoint (the end of the
+previous epoch), and :func:`main` returns :data:`REQUEUE` so the job can be
+requeued; the next attempt resumes from that checkpoint and trains the
+interrupted epoch again, so each epoch is measured once.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -22,6 +31,28 @@ from ..errors import EnergybenchError
 from ..paths import RunPaths, read_json, write_json
 from ..plan import RunSpec
 from . import markers
+
+#: Set by :func:`stop_on_signal`'s handler; the epoch loop polls it between steps.
+STOP = threading.Event()
+#: :func:`main`'s return code for "stopped at a checkpoint on request; requeue me".
+REQUEUE = 3
+
+
+class Interrupted(Exception):
+    """The epoch loop stopped because :data:`STOP` was set; ``epoch`` is the last checkpointed epoch."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__(f"stopped on request after epoch {epoch}")
+        self.epoch = epoch
+
+
+def stop_on_signal(signum: int = signal.SIGUSR2) -> None:
+    """Make ``signum`` request a stop at the next safe point instead of interrupting anything."""
+
+    def _handler(num: int, frame: Any) -> None:
+        STOP.set()
+
+    signal.signal(signum, _handler)
 
 
 def _git_commit() -> str | None:
@@ -44,12 +75,12 @@ def _device(requested: str) -> Any:
 
 
 def _provenance(device: Any, meter_info: dict[str, Any], spec: RunSpec) -> dict[str, Any]:
-    import timm
+    from importlib.metadata import version
     import torch
 
     info: dict[str, Any] = {
         "host": socket.gethostname(), "python": platform.python_version(),
-        "torch": torch.__version__, "timm": timm.__version__, "energybench": __version__,
+        "torch": torch.__version__, "timm": version("timm"), "energybench": __version__,
         "git_commit": _git_commit(), "device": device.type, **markers.scheduler_ids(),
         "meter": meter_info, "sampler_period_s": spec.meter["period_s"],
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
@@ -112,7 +143,8 @@ def execute(run: RunPaths) -> dict[str, Any]:
             if idle is not None and idle.samples >= 2 and idle.end_s > idle.start_s:
                 energy = idle.energy_j()
                 idle_power_w = energy / (idle.end_s - idle.start_s) if energy is not None else idle.mean_power_w
-        result = run_epochs(spec, run, attempt, task, sampler, device, idle_power_w, on_epoch)
+        result = run_epochs(spec, run, attempt, task, sampler, device, idle_power_w, on_epoch,
+                            stop_requested=STOP)
         if spec.paradigm == "pamap2-autoencoder":
             task.save_artifacts(run.encoder)
     finally:
@@ -134,7 +166,7 @@ def execute(run: RunPaths) -> dict[str, Any]:
 
 
 def main(run_dir: str | Path) -> int:
-    """Execute one run; 0 on success, 1 on failure (recorded in ``failed.json``)."""
+    """Execute one run; 0 on success, 1 on failure (recorded in ``failed.json``), :data:`REQUEUE` on request."""
     run = RunPaths(Path(run_dir).absolute())
     if not run.spec.exists():
         print(f"energybench worker: {run.spec}: no run spec here", file=sys.stderr)
@@ -142,6 +174,10 @@ def main(run_dir: str | Path) -> int:
     try:
         execute(run)
         return 0
+    except Interrupted as exc:
+        markers.heartbeat(run, attempt=markers.previous_attempts(run), epoch=exc.epoch, interrupted=True)
+        print(f"energybench worker: run {run.dir.name} {exc}; requeue to resume", file=sys.stderr)
+        return REQUEUE
     except EnergybenchError as exc:
         reason = str(exc)
     except Exception as exc:  # a bug or a crash: keep the traceback in the log

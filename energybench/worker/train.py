@@ -8,6 +8,7 @@ not part of the epoch's energy (they are still in the samples).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from ..plan import RunSpec
 from ..schema import EPOCH_SCHEMA
 from ..shards import write_table
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .entry import Interrupted
 from .stopping import ThresholdEarlyStopping
 
 
@@ -66,8 +68,14 @@ def epoch_row(spec: RunSpec, attempt: int, epoch: int, start_s: float, duration_
 
 def run_epochs(spec: RunSpec, run: RunPaths, attempt: int, task: Any, sampler: Any,
                device: torch.device, idle_power_w: float | None,
-               progress: Callable[..., None]) -> LoopResult:
-    """Train ``task`` until early stopping, resuming from the run's checkpoint if any."""
+               progress: Callable[..., None], stop_requested: threading.Event | None = None) -> LoopResult:
+    """Train ``task`` until early stopping, resuming from the run's checkpoint if any.
+
+    When ``stop_requested`` is set (a signal), the loop raises :class:`Interrupted` at the
+    next step: the epoch in progress is dropped (not written, not
+    checkpointed) and the next attempt trains it again from the checkpoint.
+    """
+    stop_requested = stop_requested if stop_requested is not None else threading.Event()
     es = spec.early_stopping
     stopper = ThresholdEarlyStopping(monitor=task.monitor, threshold=es["threshold"],
                                      patience_epochs=es["patience_epochs"],
@@ -93,6 +101,8 @@ def run_epochs(spec: RunSpec, run: RunPaths, attempt: int, task: Any, sampler: A
     stop = stopper.stop_reason is not None
     epoch = start_epoch
     while not stop:
+        if stop_requested.is_set():
+            raise Interrupted(epoch)
         epoch += 1
         sync()
         start_s = time.time()
@@ -102,6 +112,8 @@ def run_epochs(spec: RunSpec, run: RunPaths, attempt: int, task: Any, sampler: A
         loss_sum = torch.zeros((), device=device)
         steps = 0
         for x, y in task.train_batches(spec.batch_size, generator):
+            if stop_requested.is_set():  # one attribute read per step: the hot path stays cheap
+                raise Interrupted(epoch - 1)
             optimizer.zero_grad(set_to_none=True)
             loss = task.loss(x, y)
             loss.backward()

@@ -180,6 +180,19 @@ def test_bad_cuda_visible_devices_is_a_clear_error(gpus: FakeGpus, pynvml_mock: 
     pynvml_mock.nvmlShutdown.assert_called_once()
 
 
+def test_gpus_this_job_cannot_open_are_never_metered(gpus: FakeGpus, pynvml_mock: Any,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    def handle(i: int) -> str:
+        if i == 2:  # another job's GPU behind cgroup device limits
+            raise nvml_error(real.NVML_ERROR_NO_PERMISSION)
+        return gpus.handles[i]
+
+    pynvml_mock.nvmlDeviceGetHandleByIndex.side_effect = handle
+    assert [g.handle for g in NvmlMeter().gpus] == ["h0", "h1", "h3"]
+    with pytest.raises(MeterError, match="names GPU 2, which this job cannot open"):
+        NvmlMeter(cuda_visible_devices="2")
+
+
 def test_mig_instance_meters_its_parent_gpu(gpus: FakeGpus, pynvml_mock: Any) -> None:
     pynvml_mock.nvmlDeviceGetHandleByUUID.side_effect = lambda u: "mig-handle"
     pynvml_mock.nvmlDeviceGetDeviceHandleFromMigDeviceHandle.side_effect = lambda h: "h2"
@@ -223,7 +236,7 @@ def test_auto_falls_back_without_nvml(pynvml_mock: Any, monkeypatch: pytest.Monk
     lines: list[str] = []
     meter = open_meter("auto", device="cuda", log=lines.append)
     assert meter.kind == "estimate" and meter.info()["requested"] == "auto"
-    assert len(lines) == 1 and "auto -> estimate" in lines[0] and "nvml:" in lines[0] and "rapl:" in lines[0]
+    assert len(lines) == 1 and "auto -> estimate" in lines[0] and "NVML init" in lines[0] and "RAPL:" in lines[0]
     assert len(meter.info()["selection"]) == 2
 
 

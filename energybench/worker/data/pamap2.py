@@ -306,21 +306,28 @@ def _from_arrays(a: dict[str, np.ndarray]) -> Pamap2Splits:
 
 # --- synthetic files in the upstream format ----------------------------------------------
 
-# Difficulty of the synthetic task, in units of each channel's scale: the spread of the
-# activities' offsets, each subject's own offset, and white noise.
-_OFFSET_SD, _SUBJECT_SHIFT_SD, _NOISE_SD = 1.0, 0.1, 0.15
+# Difficulty of the synthetic task. Activities come in 6 look-alike pairs (like sitting and
+# standing); _PAIR_DELTA is how far a pair's members differ, _SUBJECT_SHIFT_SD each subject's
+# own offset and _NOISE_SD the white noise, all in units of a channel's scale.
+_PAIR_DELTA, _SUBJECT_SHIFT_SD, _NOISE_SD = 0.08, 0.3, 0.5
+
 
 def _activity_patterns(rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Per-activity signal recipe shared by every subject (what makes the task learnable)."""
-    n_act, n_imu_cols = len(ACTIVITIES), 12  # per IMU: acc16, acc6, gyro, mag
+    n_act, n_cols = len(ACTIVITIES), 36  # per IMU: acc16, acc6, gyro, mag (x, y, z each)
     scale = np.tile(np.array([4.0] * 3 + [4.0] * 3 + [1.0] * 3 + [20.0] * 3), 3)
+    pair = rng.permutation(np.repeat(np.arange(n_act // 2), 2))  # activity -> its look-alike pair
+    sign = np.where(np.arange(n_act) % 2 == 0, -1.0, 1.0)
+    delta = _PAIR_DELTA * rng.normal(0, 1, (n_act, n_cols))
     return {
-        "freq_hz": rng.permutation(np.linspace(0.4, 3.6, n_act)),
-        "offset": rng.normal(0, _OFFSET_SD, (n_act, 3 * n_imu_cols)) * scale,
-        "amp": rng.uniform(0.2, 1.5, (n_act, 3 * n_imu_cols)) * scale,
-        "phase": rng.uniform(0, 2 * np.pi, (n_act, 3 * n_imu_cols)),
+        "freq_hz": rng.permutation(np.linspace(0.5, 3.0, n_act // 2))[pair]
+        * (1 + 0.3 * _PAIR_DELTA * sign),
+        "offset": (rng.normal(0, 1, (n_act // 2, n_cols))[pair] + delta) * scale,
+        "amp": rng.uniform(0.3, 1.5, (n_act // 2, n_cols))[pair] * np.exp(delta) * scale,
+        "phase": rng.uniform(0, 2 * np.pi, (n_act, n_cols)),
         "scale": scale,
-        "heart_bpm": np.linspace(70, 170, n_act)[rng.permutation(n_act)],
+        "heart_bpm": np.linspace(75, 160, n_act // 2)[rng.permutation(n_act // 2)][pair]
+        + 10 * _PAIR_DELTA * sign,
     }
 
 
@@ -336,6 +343,7 @@ def _subject_rows(subject: int, pat: dict[str, np.ndarray], seconds_per_activity
     n_act = len(ACTIVITIES)
     gain = rng.uniform(0.85, 1.15)
     shift = rng.normal(0, _SUBJECT_SHIFT_SD, pat["offset"].shape[1]) * pat["scale"]
+    subject_bpm = rng.normal(0, 8)  # resting heart rates differ between people
     gap_activity = rng.integers(n_act)
     blocks, t0 = [], 5.0 + rng.uniform(0, 3)
     for a in range(-1, n_act):
@@ -349,7 +357,7 @@ def _subject_rows(subject: int, pat: dict[str, np.ndarray], seconds_per_activity
             imu = (pat["offset"][a] + shift + gain * pat["amp"][a] * np.sin(w + pat["phase"][a])
                    + 0.3 * gain * pat["amp"][a] * np.sin(2 * w))
             imu += rng.normal(0, _NOISE_SD, imu.shape) * pat["scale"]
-            heart = pat["heart_bpm"][a] + rng.normal(0, 3) + rng.normal(0, 1, n)
+            heart = pat["heart_bpm"][a] + subject_bpm + rng.normal(0, 2, n)
             label = ACTIVITIES[a]
         else:
             n = int(rng.uniform(3, 6) * SAMPLE_RATE_HZ)
