@@ -70,17 +70,18 @@ def _safe_json(path: Any) -> dict[str, Any]:
 
 def run_state(spec: dict[str, Any], run: RunPaths, now: float,
               lost_after_s: float = DEFAULT_LOST_AFTER_S, job: "JobRef | None" = None,
-              record: "JobRecord | None" = None, asked: bool = False) -> RunState:
+              record: "JobRecord | None" = None, asked: bool = False, queue_complete: bool = False) -> RunState:
     """The state of one run: its markers, joined with its SLURM job if it has one.
 
     ``job`` is the run's manifest entry, ``record`` the scheduler's answer for
-    it and ``asked`` whether the scheduler was asked at all (a missing record
-    only counts when it was).
+    it, ``asked`` whether the scheduler was asked at all (a missing record
+    only counts when it was) and ``queue_complete`` whether squeue answered
+    (then a missing record means the task is no longer queued).
     """
     state = _marker_state(spec, run, now, lost_after_s)
     if job is None:
         return state
-    return _join(state, run, now, lost_after_s, job, record, asked)
+    return _join(state, run, now, lost_after_s, job, record, asked, queue_complete)
 
 
 _RUNNING_LIKE = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING", "CONFIGURING"}
@@ -89,7 +90,7 @@ _SCHED_TERMINAL = {"CANCELLED": "CANCELLED", "TIMEOUT": "TIMEOUT", "PREEMPTED": 
 
 
 def _join(m: RunState, run: RunPaths, now: float, lost_after_s: float, job: "JobRef",
-          record: "JobRecord | None", asked: bool) -> RunState:
+          record: "JobRecord | None", asked: bool, queue_complete: bool) -> RunState:
     from .slurm.accounting import LIVE
 
     m = replace(m, job_id=job.job_id, scheduler=record.state if record else None)
@@ -121,6 +122,9 @@ def _join(m: RunState, run: RunPaths, now: float, lost_after_s: float, job: "Job
             return replace(m, state="LOST", reason=f"no heartbeat for {age:.0f} s and no scheduler record "
                                                    f"of job {job.job_id}")
         return replace(m, state="RUNNING", reason=None)
+    if queue_complete:  # not queued, never started, and no accounting record: cancelled while pending
+        return replace(m, state="CANCELLED", reason=f"job {job.job_id} left the queue before it started "
+                                                    "(cancelled while pending)")
     since = now - job.submit_time_s
     if asked and since > lost_after_s:
         return replace(m, state="LOST", reason=f"submitted {since:.0f} s ago as job {job.job_id}, never "
@@ -167,7 +171,8 @@ def run_states(layout: ResultsLayout, now: float | None = None, lost_after_s: fl
     for s in load_plan(layout):
         job = jobs.get(s["run_id"])
         record = view.get(job.job_id) if (view is not None and job is not None) else None
-        out.append(run_state(s, layout.run(s["run_id"]), now, lost_after_s, job, record, view is not None))
+        out.append(run_state(s, layout.run(s["run_id"]), now, lost_after_s, job, record, view is not None,
+                             view is not None and view.queue_complete))
     return out
 
 

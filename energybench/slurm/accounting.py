@@ -1,8 +1,13 @@
-"""Job states from the scheduler: one ``sacct`` query for all arrays, ``squeue`` when accounting is missing.
+"""Job states from the scheduler: one ``sacct`` query for all arrays, plus one ``squeue``.
 
-The answer is cached in ``DIR/jobs/scheduler.json`` for a few seconds, so
-``status --watch`` and many concurrent ``status`` calls cost slurmdbd one
-query per interval. No torch here.
+``sacct`` knows every task that started (and keeps them after they end);
+``squeue`` is fresher for live tasks (accounting lags by seconds) and is the
+only source when accounting is missing. Together they also tell that a task
+is gone: SLURM writes no accounting record for an array task cancelled
+before it started, so "in neither" means "no longer queued". The answer is
+cached in ``DIR/jobs/scheduler.json`` for a few seconds, so ``status --watch``
+and many concurrent ``status`` calls cost one query pair per interval. No
+torch here.
 """
 
 from __future__ import annotations
@@ -40,10 +45,12 @@ class JobRecord:
 class SchedulerView:
     """One answer of the scheduler for a set of array jobs."""
 
-    source: str  # "sacct" or "squeue"
+    source: str  # "sacct+squeue", "sacct" or "squeue"
     time_s: float
     job_ids: tuple[str, ...]  # the array job ids asked about
     jobs: dict[str, JobRecord]
+    #: squeue answered: a task in no record is not queued or running any more
+    queue_complete: bool = False
 
     def get(self, job_id: str) -> JobRecord | None:
         return self.jobs.get(job_id)
@@ -99,16 +106,24 @@ def parse_squeue(text: str) -> dict[str, JobRecord]:
 def _ask(job_ids: list[str]) -> SchedulerView:
     ids = ",".join(job_ids)
     now = time.time()
+    sacct_error: SubmitError | None = None
     try:
         out = slurm(["sacct", "-X", "-n", "-P", "-o", SACCT_FIELDS, "-j", ids], timeout_s=60)
-        return SchedulerView("sacct", now, tuple(job_ids), parse_sacct(out.stdout))
-    except SubmitError as sacct_error:
-        res = slurm(["squeue", "-h", "-r", "-t", "all", "-o", SQUEUE_FORMAT, "-j", ids], timeout_s=60, check=False)
-        if res.returncode == 0:
-            return SchedulerView("squeue", now, tuple(job_ids), parse_squeue(res.stdout))
-        if "invalid job id" in res.stderr.lower():  # none of them is known any more
-            return SchedulerView("squeue", now, tuple(job_ids), {})
+        jobs = parse_sacct(out.stdout)
+    except SubmitError as exc:  # no accounting on this cluster: squeue alone
+        sacct_error, jobs = exc, {}
+    res = slurm(["squeue", "-h", "-r", "-t", "all", "-o", SQUEUE_FORMAT, "-j", ids], timeout_s=60, check=False)
+    queue_ok = res.returncode == 0 or "invalid job id" in res.stderr.lower()  # the latter: none known now
+    if not queue_ok and sacct_error is not None:
         raise SubmitError(f"{sacct_error}; squeue: {res.stderr.strip() or res.returncode}") from None
+    if res.returncode == 0:
+        for jid, rec in parse_squeue(res.stdout).items():
+            old = jobs.get(jid)
+            if old is None or rec.state in LIVE:  # squeue is fresher about live tasks
+                jobs[jid] = rec if old is None else JobRecord(jid, rec.state, rec.reason, old.exit_code,
+                                                              old.partition, old.start, old.end)
+    source = "squeue" if sacct_error else ("sacct+squeue" if queue_ok else "sacct")
+    return SchedulerView(source, now, tuple(job_ids), jobs, queue_complete=queue_ok)
 
 
 def _load_cache(path: Path, job_ids: list[str], max_age_s: float) -> SchedulerView | None:
@@ -119,7 +134,7 @@ def _load_cache(path: Path, job_ids: list[str], max_age_s: float) -> SchedulerVi
         if time.time() - float(d["time_s"]) > max_age_s or not set(job_ids) <= set(d["job_ids"]):
             return None
         return SchedulerView(d["source"], float(d["time_s"]), tuple(d["job_ids"]),
-                             {k: JobRecord(**v) for k, v in d["jobs"].items()})
+                             {k: JobRecord(**v) for k, v in d["jobs"].items()}, bool(d.get("queue_complete")))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -136,7 +151,8 @@ def scheduler_view(job_ids: list[str], cache: Path | None = None, max_age_s: flo
     if cache is not None:
         try:
             write_json(cache, {"source": view.source, "time_s": view.time_s, "job_ids": list(view.job_ids),
-                               "jobs": {k: asdict(v) for k, v in view.jobs.items()}})
+                               "jobs": {k: asdict(v) for k, v in view.jobs.items()},
+                               "queue_complete": view.queue_complete})
         except OSError:  # a read-only results directory still gets an answer
             pass
     return view

@@ -202,13 +202,17 @@ def build_resnet18(weights: str) -> nn.Module:
         if not path.is_file():
             path = _hf_cached_weights() or path
         if not path.is_file():
-            raise DataError(f"ImageNet weights for {TIMM_RESNET18} not in the local cache "
-                            f"({imagenet_weights_file()}); run `energybench prefetch CONFIG` on "
-                            f"a login node with internet")
+            raise DataError(f"{imagenet_weights_file()}: ImageNet weights ({TIMM_RESNET18}) not "
+                            f"in the local cache; run `energybench prefetch CONFIG` on a login "
+                            f"node with internet")
     else:
         path = Path(weights)
     state = {k: v for k, v in _load_state(path).items() if not k.startswith("fc.")}
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        raise DataError(f"{path}: not a resnet18 state dict: "
+                        f"{str(exc).splitlines()[-1].strip()}") from None
     if missing or unexpected:
         bad = (missing or unexpected)[0]
         raise DataError(f"{path}: not a resnet18 state dict ({len(missing)} missing, "

@@ -1,13 +1,13 @@
 """The single-node dev SLURM cluster (slurm_templates/devcluster/up.sh) really works.
 
-The fixture runs up.sh (idempotent: seconds when the cluster is already up, a minute or two
-on a fresh machine because it installs the Debian packages). Not root -> skip; root and
-up.sh fails -> the tests FAIL. Set EB_DEVCLUSTER_DOWN=1 to run down.sh after this module.
+The ``devcluster`` fixture (tests/slurm/conftest.py) runs up.sh (idempotent: seconds when the
+cluster is already up, a minute or two on a fresh machine because it installs the Debian
+packages). Not root -> skip; root and up.sh fails -> the tests FAIL. Set EB_DEVCLUSTER_DOWN=1
+to run down.sh at the end of the session.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from datetime import datetime
@@ -17,8 +17,6 @@ import pytest
 
 pytestmark = pytest.mark.slurm
 
-REPO = Path(__file__).resolve().parents[2]
-DEVCLUSTER = REPO / "slurm_templates" / "devcluster"
 PARTITIONS = ("h100", "a100", "rtx3090")
 HEALTHY = {"idle", "mix", "mixed", "alloc", "allocated", "comp", "completing"}
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
@@ -30,21 +28,6 @@ def run(cmd: list[str], timeout: float = 30, check: bool = True) -> subprocess.C
     if check and proc.returncode != 0:
         raise AssertionError(f"{cmd} -> rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc
-
-
-@pytest.fixture(scope="module")
-def devcluster():
-    if os.geteuid() != 0:
-        pytest.skip("the dev SLURM cluster needs root (up.sh installs packages and starts daemons)")
-    try:
-        proc = subprocess.run(["bash", str(DEVCLUSTER / "up.sh")], capture_output=True, text=True, timeout=900)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"up.sh timed out after 900 s\n{exc.stdout or ''}\n{exc.stderr or ''}")
-    if proc.returncode != 0:
-        pytest.fail(f"up.sh failed (rc={proc.returncode})\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    yield proc.stdout
-    if os.environ.get("EB_DEVCLUSTER_DOWN") == "1":
-        subprocess.run(["bash", str(DEVCLUSTER / "down.sh")], capture_output=True, text=True, timeout=300)
 
 
 def sbatch(*args: str, cwd: Path) -> str:

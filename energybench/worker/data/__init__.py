@@ -119,6 +119,7 @@ def ensure_data(dataset: str, section: dict[str, Any]) -> bool:
             return (root / SYNTHETIC_MARKER).exists()
         tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
         try:
+            tmp.chmod(0o755)  # mkdtemp makes it private; the data are for everyone
             _generator(dataset)(tmp)
             (tmp / SYNTHETIC_MARKER).write_text(json.dumps(
                 {"dataset": dataset, "generator": "energybench"}) + "\n")

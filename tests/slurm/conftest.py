@@ -1,0 +1,160 @@
+"""The dev SLURM cluster fixture and helpers for tests that submit to it.
+
+``devcluster`` runs up.sh once per session (idempotent: about a second when the
+cluster is already up). Not root -> the SLURM tests skip; root and up.sh fails
+-> they FAIL. ``EB_DEVCLUSTER_DOWN=1`` runs down.sh at the end of the session.
+Every wait here is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DEVCLUSTER = REPO / "slurm_templates" / "devcluster"
+DEV_PROFILE = DEVCLUSTER / "profile.yaml"
+
+
+@pytest.fixture(scope="session")
+def devcluster() -> Any:
+    if os.geteuid() != 0:
+        pytest.skip("the dev SLURM cluster needs root (up.sh installs packages and starts daemons)")
+    try:
+        proc = subprocess.run(["bash", str(DEVCLUSTER / "up.sh")], capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"up.sh timed out after 900 s\n{exc.stdout or ''}\n{exc.stderr or ''}")
+    if proc.returncode != 0:
+        pytest.fail(f"up.sh failed (rc={proc.returncode})\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    yield proc.stdout
+    if os.environ.get("EB_DEVCLUSTER_DOWN") == "1":
+        subprocess.run(["bash", str(DEVCLUSTER / "down.sh")], capture_output=True, text=True, timeout=300)
+
+
+def run(cmd: list[str], timeout: float = 30, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} -> rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+def eb(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """The energybench CLI in a fresh interpreter."""
+    return subprocess.run([sys.executable, "-c", "from energybench.cli import main; main()", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def eb_popen(*args: str, log: Path) -> subprocess.Popen[bytes]:
+    fh = open(log, "wb")
+    return subprocess.Popen([sys.executable, "-c", "from energybench.cli import main; main()", *args],
+                            stdout=fh, stderr=subprocess.STDOUT)
+
+
+def small_demo(tmp: Path, **over: Any) -> dict[str, Any]:
+    """configs/demo.yaml with its data under ``tmp`` and made small enough for a 2-core machine."""
+    cfg = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
+    cfg["data"]["pamap2"].update(path=str(tmp / "data" / "pamap2"), max_windows=160)
+    cfg["data"]["celeba"].update(path=str(tmp / "data" / "celeba"), identities=10, max_images=60,
+                                 image_size_px=32)
+    cfg["grid"] = {"batch_sizes": [256], "learning_rates": [0.01]}
+    cfg["hardware"] = ["h100", "a100", "rtx3090"]
+    cfg["early_stopping"]["max_epochs"] = 1
+    cfg["meter"].update(idle_s=0, flush_s=1.0)
+    cfg["training"]["threads"] = 1
+    cfg["executor"] = {"kind": "slurm", "timeout_min": 10, "profile": str(DEV_PROFILE)}
+    for key, value in over.items():
+        cfg[key] = value
+    return cfg
+
+
+def write_yaml(path: Path, data: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def profile_with(tmp: Path, name: str, **defaults: Any) -> Path:
+    """The dev cluster profile with some defaults changed (e.g. ``sbatch={'hold': True}``)."""
+    prof = yaml.safe_load(DEV_PROFILE.read_text())
+    prof["defaults"].update(defaults)
+    return write_yaml(tmp / name, prof)
+
+
+def manifest(results: Path) -> dict[str, Any]:
+    return json.loads((results / "manifest.json").read_text())
+
+
+def status_json(results: Path) -> tuple[int, list[dict[str, Any]]]:
+    r = eb("status", str(results), "--json", timeout=60)
+    assert r.returncode in (0, 1, 3), r.stdout + r.stderr
+    return r.returncode, json.loads(r.stdout)
+
+
+def wait_for(what: str, predicate: Callable[[], Any], timeout_s: float, poll_s: float = 1.0,
+             diagnose: Callable[[], str] | None = None) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout_s`` with a diagnosis."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll_s)
+    extra = diagnose() if diagnose else ""
+    squeue = run(["squeue", "-a"], check=False).stdout
+    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}\n{extra}\nsqueue:\n{squeue}")
+
+
+def wait_all_finished(results: Path, timeout_s: float) -> list[dict[str, Any]]:
+    """Poll ``status --json`` until no run is pending or running."""
+    last: dict[str, Any] = {}
+
+    def done() -> list[dict[str, Any]] | None:
+        rc, states = status_json(results)
+        last["states"] = states
+        return states if rc != 3 else None
+
+    return wait_for(f"every run of {results} to finish", done, timeout_s, poll_s=2.0,
+                    diagnose=lambda: json.dumps([(s["run_id"], s["state"], s["job_id"], s["reason"])
+                                                 for s in last.get("states", [])], indent=1)
+                    + "\n" + tail_logs(results))
+
+
+def tail_logs(results: Path, n: int = 15) -> str:
+    out = []
+    for log in sorted((results / "jobs" / "submitit").glob("*_log.out"))[-4:]:
+        lines = log.read_text(errors="replace").splitlines()[-n:]
+        out.append(f"--- {log.name}\n" + "\n".join(lines))
+    return "\n".join(out)
+
+
+def sacct_times(job_ids: list[str]) -> dict[str, tuple[str, datetime | None, datetime | None]]:
+    """Array task id -> (state, start, end) from sacct (allocations only)."""
+    out = run(["sacct", "-X", "-n", "-P", "-o", "JobID,State,Start,End", "-j", ",".join(job_ids)]).stdout
+    rows = {}
+    for line in out.splitlines():
+        jid, state, start, end = line.split("|")
+        if "[" in jid:
+            continue
+        parse = (lambda t: None if t in ("Unknown", "None", "") else datetime.fromisoformat(t))
+        rows[jid] = (state.split()[0], parse(start), parse(end))
+    return rows
+
+
+def squeue_state(job_id: str) -> tuple[str, str]:
+    """(state, reason) of one array task from squeue ('', '') when it is gone."""
+    out = run(["squeue", "-h", "-r", "-j", job_id.split("_")[0], "-o", "%i|%T|%r"], check=False).stdout
+    for line in out.splitlines():
+        jid, state, reason = line.split("|")
+        if jid == job_id:
+            return state, reason
+    return "", ""
