@@ -41,8 +41,14 @@ def _steps(model: Any, x: Any, y: Any, opt: Any, n: int) -> list[float]:
     return out
 
 
-def sampler_overhead(repeats: int = 9, steps: int = 40, batch_size: int = 256) -> dict[str, Any]:
-    """Median step time with the sampler at 10 Hz and 100 Hz relative to no sampler."""
+def sampler_overhead(repeats: int = 9, steps: int = 30, batch_size: int = 64) -> dict[str, Any]:
+    """Median step time with the sampler at 10 Hz and 100 Hz relative to no sampler.
+
+    One torch thread, so the sampler thread competes for the interpreter, not for cores.
+    """
+    import torch
+
+    torch.set_num_threads(1)
     from ..meter import open_meter
     from ..meter.sampler import Sampler
 
