@@ -189,6 +189,15 @@ def cancel_cmd(results: Path, run_ids: tuple[str, ...]) -> None:
                + f"; `energybench submit CONFIG --results {results}` resubmits them")
 
 
+@cli.command("prefetch")
+@click.argument("config", type=EXISTING_FILE)
+def prefetch_cmd(config: Path) -> None:
+    """On a login node with internet: cache the weights CONFIG needs and check its data."""
+    from .prefetch import prefetch
+
+    prefetch(config, echo=click.echo)
+
+
 @cli.command("collect")
 @click.argument("results", type=DIR)
 def collect_cmd(results: Path) -> None:

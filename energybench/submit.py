@@ -75,6 +75,15 @@ def check_data(exp: Experiment) -> dict[str, bool]:
     return {ds: ensure_data(ds, getattr(exp.data, ds).model_dump(mode="json")) for ds in exp.datasets}
 
 
+def check_inputs(exp: Experiment) -> None:
+    """Every input a run reads, checked on the login node: the datasets and the weights."""
+    check_data(exp)
+    if "celeba" in exp.datasets and exp.data.celeba is not None and exp.data.celeba.weights != "none":
+        from .prefetch import check_weights
+
+        check_weights(exp.data.celeba.weights)
+
+
 def write_layout(p: Prepared, config: Path) -> None:
     """Write the directory's identity, its plan and every run spec."""
     layout = p.layout
@@ -130,7 +139,7 @@ def submit(config: Path, results: Path | None = None, executor: str | None = Non
         return p
     if kind == "slurm":
         return _submit_slurm(p, config, force, echo)
-    check_data(p.experiment)
+    check_inputs(p.experiment)
     write_layout(p, config)
     todo = runs_to_submit(p, force)
     echo(f"{p.experiment.name}: {len(p.specs)} planned runs, {len(todo)} to run, "
@@ -148,7 +157,7 @@ def _submit_slurm(p: Prepared, config: Path, force: bool, echo: Callable[[str], 
     from .executors.slurm import preflight, run_slurm, submission_lock
 
     target = preflight(p.experiment)
-    check_data(p.experiment)
+    check_inputs(p.experiment)
     write_layout(p, config)
     with submission_lock(p.layout):
         states, _ = current_states(p.layout, max_age_s=0, required=True)

@@ -107,9 +107,9 @@ def ensure_data(dataset: str, section: dict[str, Any]) -> bool:
         return (root / SYNTHETIC_MARKER).exists()
     if not section.get("generate", False):
         raise DataError(
-            f"{root}: no {dataset} data here (expected {_LAYOUT[dataset]}); set "
-            f"data.{dataset}.generate: true for small synthetic data, or fetch the dataset "
-            f"(`energybench prefetch CONFIG`)")
+            f"{root}: no {dataset} data here (expected {_LAYOUT[dataset]}); download the "
+            f"published dataset there and fix data.{dataset}.path, or set "
+            f"data.{dataset}.generate: true for small synthetic data")
     try:
         root.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
