@@ -8,6 +8,7 @@ import time
 
 BENCHMARKS = {
     "sampler": "energybench.bench.sampler_overhead",
+    "worker": "energybench.bench.worker_overhead",
 }
 
 
