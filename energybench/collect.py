@@ -107,7 +107,9 @@ def _run_row(spec: dict[str, Any], run: RunPaths, epochs: pa.Table | None, state
         "host": started.get("host"),
         "data_synthetic": bool(rec.get("data_synthetic", False)),
         **{k: rec.get(k) for k in ("params_total", "params_trainable", "buffers_bytes",
-                                   "model_size_bytes", "macs_per_sample")},
+                                   "model_size_bytes", "macs_per_sample", "n_train_samples",
+                                   "n_val_samples", "input_size")},
+        "gpu_name": rec.get("provenance", {}).get("gpu_name"),
     }
 
 

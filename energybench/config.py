@@ -55,6 +55,14 @@ class EarlyStopping(_Frozen):
     patience_epochs: PositiveInt = 40  # epochs without improvement, counted after the threshold
     max_epochs: PositiveInt = 1000  # hard cap, epochs
     min_delta: float = Field(0.0, ge=0)  # smallest change that counts as an improvement
+    # Energy-aware early stopping (energybench.estimate.budget), off unless one of these is set:
+    # after the stable window, stop a run whose forecast energy to reach the threshold exceeds
+    # energy_budget_wh, or energy_budget_factor x the best completed run of its family
+    # (same paradigm and hardware). Off by default: the study's protocol stays exact.
+    energy_budget_wh: PositiveFloat | None = None  # budget per run, watt-hours
+    energy_budget_factor: float | None = Field(None, gt=1)  # k x the family's best energy to the threshold
+    stable_epoch: PositiveInt = 10  # first epoch of the stable window (del Rey et al.), 1-based
+    window_epochs: PositiveInt = 5  # epochs in the stable window
 
 
 class Training(_Frozen):

@@ -43,3 +43,7 @@ class SubmitError(EnergybenchError):
 
 class WorkerError(EnergybenchError):
     """A training run failed for a reason the user can fix."""
+
+
+class EstimateError(EnergybenchError):
+    """An energy estimate cannot be made: too few runs, an unknown GPU, a bad model file."""

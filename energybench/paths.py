@@ -17,6 +17,7 @@
                               dry-run/<array>.sbatch, scheduler.json (cached sacct answer)
       dataset/                runs.parquet epochs.parquet samples/ schema.json
       tables/  figures/  report.md
+      estimate/               model.joblib (estimate fit), evaluation.md (estimate evaluate)
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ class RunPaths:
     def sibling(self, run_id: str) -> "RunPaths":
         """Another run of the same results directory (e.g. the one holding our encoder)."""
         return RunPaths(self.dir.parent / run_id)
+
+    def siblings(self) -> list["RunPaths"]:
+        """Every other run directory of the same results directory (energy-aware early stopping)."""
+        return [RunPaths(p) for p in sorted(self.dir.parent.iterdir()) if p.is_dir() and p != self.dir]
 
     @property
     def spec(self) -> Path:
@@ -223,6 +228,21 @@ class ResultsLayout:
     @property
     def quarantine_log(self) -> Path:
         return self.dataset_dir / "quarantine.json"
+
+    @property
+    def estimate_dir(self) -> Path:
+        """``energybench estimate``: the fitted model and the evaluation's Markdown summary."""
+        return self.root / "estimate"
+
+    @property
+    def estimator_model(self) -> Path:
+        """Default model file of ``energybench estimate fit``."""
+        return self.estimate_dir / "model.joblib"
+
+    @property
+    def estimate_report(self) -> Path:
+        """The evaluation table and figure as a Markdown section (``energybench estimate evaluate``)."""
+        return self.estimate_dir / "evaluation.md"
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,10 @@ RUN_COLUMNS: tuple[Column, ...] = (
     Column("buffers_bytes", pa.int64(), "bytes of model buffers", nullable=True),
     Column("model_size_bytes", pa.int64(), "bytes of parameters + buffers", nullable=True),
     Column("macs_per_sample", pa.int64(), "multiply-accumulates of one forward pass per sample", nullable=True),
+    Column("n_train_samples", pa.int64(), "training samples per epoch, count", nullable=True),
+    Column("n_val_samples", pa.int64(), "validation samples per epoch, count", nullable=True),
+    Column("input_size", pa.int64(), "elements of one input sample as the model takes it, count", nullable=True),
+    Column("gpu_name", pa.string(), "GPU name as the driver reports it (null on CPU)", nullable=True),
 )
 
 SAMPLE_SCHEMA = _schema(SAMPLE_COLUMNS)

@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from submitit.core import utils as su
+from submitit.slurm.slurm import SlurmExecutor, SlurmJob
+
 from ..config import Experiment
 from ..errors import ConfigError, SubmitError
 from ..paths import ResultsLayout, write_json
@@ -31,6 +34,7 @@ from ..plan import RunSpec
 from ..slurm.arrays import JobArray, group_arrays
 from ..slurm.cluster import DEFAULT_MAX_ARRAY_SIZE, ClusterFacts, query_cluster, validate_against_cluster
 from ..slurm.profile import HardwareProfile, Profile, check_hardware, load_profile
+from ..slurm.shell import slurm
 
 #: The signal SLURM sends before preemption and the time limit (the worker stops at a checkpoint on it).
 STOP_SIGNAL = "USR2"
@@ -68,65 +72,68 @@ def preflight(exp: Experiment, dry_run: bool = False) -> Target:
 # ----------------------------------------------------------------------------- submitit
 
 
-def _executor_class() -> type:
-    """submitit's SlurmExecutor with energybench's three changes (built lazily: submitit is imported here only)."""
-    from submitit.core import utils as su
-    from submitit.slurm.slurm import SlurmExecutor, SlurmJob
+class ArrayExecutor(SlurmExecutor):
+    """submitit's SlurmExecutor with three changes.
 
-    from ..slurm.shell import slurm
+    (1) Every submission is an array, one task too, so ids are always
+    ``<job>_<index>`` and ``aftercorr`` applies; (2) sbatch runs through
+    energybench's one SLURM function (timeouts, one-line errors); (3) the batch
+    shell ``exec``s Python, so ``--signal=B:USR2`` reaches the worker.
+    """
 
-    class ArrayExecutor(SlurmExecutor):
-        """(1) every submission is an array, one task too, so ids are always ``<job>_<index>`` and
-        ``aftercorr`` applies; (2) sbatch runs through energybench's one SLURM function; (3) the batch
-        shell ``exec``s Python, so ``--signal=B:USR2`` reaches the worker."""
+    @classmethod
+    def affinity(cls) -> int:
+        return 2  # a missing sbatch is reported by slurm() with a message a user can act on
 
-        @classmethod
-        def affinity(cls) -> int:
-            return 2  # a missing sbatch is reported by slurm() with a message a user can act on
+    @property
+    def _submitit_command_str(self) -> str:
+        return "exec " + super()._submitit_command_str
 
-        @property
-        def _submitit_command_str(self) -> str:
-            return "exec " + super()._submitit_command_str
+    def _internal_process_submissions(self, delayed: list[Any]) -> list[Any]:
+        # submitit's own array branch (SlurmExecutor._internal_process_submissions), for n >= 1 tasks
+        folder = su.JobPaths.get_first_id_independent_folder(self.folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        pickles = []
+        try:
+            for d in delayed:
+                path = folder / f"{uuid.uuid4().hex}.pkl"
+                d.set_timeout(self.parameters.get("time", 5), self.max_num_timeout)
+                d.dump(path)
+                pickles.append(path)
+            self.parameters["map_count"] = len(delayed)
+            first = self._submit_command(self._submitit_command_str)
+        except BaseException:
+            for path in pickles:
+                path.unlink(missing_ok=True)
+            raise
+        finally:
+            self.parameters.pop("map_count", None)
+        jobs = [SlurmJob(folder=self.folder, job_id=f"{first.job_id}_{i}", tasks=[0]) for i in range(len(delayed))]
+        for job, path in zip(jobs, pickles):
+            job.paths.move_temporary_file(path, "submitted_pickle")
+        return jobs
 
-        def _internal_process_submissions(self, delayed: list[Any]) -> list[Any]:
-            # submitit's own array branch (SlurmExecutor._internal_process_submissions), for n >= 1
-            folder = su.JobPaths.get_first_id_independent_folder(self.folder)
-            folder.mkdir(parents=True, exist_ok=True)
-            pickles = []
-            try:
-                for d in delayed:
-                    path = folder / f"{uuid.uuid4().hex}.pkl"
-                    d.set_timeout(self.parameters.get("time", 5), self.max_num_timeout)
-                    d.dump(path)
-                    pickles.append(path)
-                self.parameters["map_count"] = len(delayed)
-                first = self._submit_command(self._submitit_command_str)
-            except BaseException:
-                for path in pickles:
-                    path.unlink(missing_ok=True)
-                raise
-            finally:
-                self.parameters.pop("map_count", None)
-            jobs = [SlurmJob(folder=self.folder, job_id=f"{first.job_id}_{i}", tasks=[0]) for i in range(len(delayed))]
-            for job, path in zip(jobs, pickles):
-                job.paths.move_temporary_file(path, "submitted_pickle")
-            return jobs
+    def _submit_command(self, command: str) -> Any:
+        folder = su.JobPaths.get_first_id_independent_folder(self.folder)
+        script = folder / f".submission_file_{uuid.uuid4().hex}.sh"
+        script.write_text(self._make_submission_file_text(command, script.stem))
+        try:
+            out = slurm(["sbatch", str(script)], timeout_s=120)
+            job_id = self._get_job_id_from_submission_command(out.stdout)
+        except BaseException:
+            script.unlink(missing_ok=True)
+            raise
+        job = SlurmJob(folder=self.folder, job_id=job_id, tasks=[0])
+        job.paths.move_temporary_file(script, "submission_file")
+        return job
 
-        def _submit_command(self, command: str) -> Any:
-            folder = su.JobPaths.get_first_id_independent_folder(self.folder)
-            script = folder / f".submission_file_{uuid.uuid4().hex}.sh"
-            script.write_text(self._make_submission_file_text(command, script.stem))
-            try:
-                out = slurm(["sbatch", str(script)], timeout_s=120)
-                job_id = self._get_job_id_from_submission_command(out.stdout)
-            except BaseException:
-                script.unlink(missing_ok=True)
-                raise
-            job = SlurmJob(folder=self.folder, job_id=job_id, tasks=[0])
-            job.paths.move_temporary_file(script, "submission_file")
-            return job
-
-    return ArrayExecutor
+    def script(self, n_tasks: int) -> str:
+        """The sbatch script an array of ``n_tasks`` would be submitted with (for --dry-run)."""
+        self.parameters["map_count"] = n_tasks
+        try:
+            return self._make_submission_file_text(self._submitit_command_str, "dry-run")
+        finally:
+            self.parameters.pop("map_count", None)
 
 
 def _parameters(exp: Experiment, hw: HardwareProfile, arr: JobArray, dependency: str | None) -> dict[str, Any]:
@@ -156,10 +163,10 @@ def _parameters(exp: Experiment, hw: HardwareProfile, arr: JobArray, dependency:
     return params
 
 
-def _executor(cls: type, exp: Experiment, layout: ResultsLayout, hw: HardwareProfile, arr: JobArray,
-              dependency: str | None) -> Any:
+def _executor(exp: Experiment, layout: ResultsLayout, hw: HardwareProfile, arr: JobArray,
+              dependency: str | None) -> ArrayExecutor:
     """A fresh executor for one array (parameters never leak from one array to the next)."""
-    ex = cls(folder=layout.submitit_dir, python=hw.python, max_num_timeout=hw.max_attempts)
+    ex = ArrayExecutor(folder=layout.submitit_dir, python=hw.python, max_num_timeout=hw.max_attempts)
     ex.update_parameters(**_parameters(exp, hw, arr, dependency))
     return ex
 
@@ -203,7 +210,6 @@ def dry_run(exp: Experiment, layout: ResultsLayout, specs: list[RunSpec], target
             echo: Callable[[str], None] = print) -> list[Path]:
     """Write one sbatch script per array to ``DIR/jobs/dry-run/`` (replacing an earlier dry run); submit nothing."""
     _check_path(layout)
-    cls = _executor_class()
     arrays = group_arrays(specs, target.max_array_size)
     tmp = layout.dry_run_dir.with_name(f".dry-run-{uuid.uuid4().hex[:8]}")
     tmp.mkdir(parents=True)
@@ -211,10 +217,7 @@ def dry_run(exp: Experiment, layout: ResultsLayout, specs: list[RunSpec], target
     for arr in arrays:
         hw = target.profile.entry(arr.hardware)
         dep = arr.dependency.render(lambda name: f"<{name}>") if arr.dependency else None
-        ex = _executor(cls, exp, layout, hw, arr, dep)
-        ex.parameters["map_count"] = len(arr.run_ids)
-        text = ex._make_submission_file_text(ex._submitit_command_str, "dry-run")
-        ex.parameters.pop("map_count")
+        text = _executor(exp, layout, hw, arr, dep).script(len(arr.run_ids))
         (tmp / layout.dry_run_script(arr.name).name).write_text(text)
         index.append({"array": arr.name, "partition": hw.partition, "paradigm": arr.paradigm,
                       "hardware": arr.hardware, "dependency": dep, "run_ids": list(arr.run_ids)})
@@ -253,7 +256,6 @@ def run_slurm(exp: Experiment, layout: ResultsLayout, specs: list[RunSpec], *, f
         for s in specs:
             _archive(layout, s)
     _private_dir(layout.submitit_dir)
-    cls = _executor_class()
     manifest = Manifest.load(layout.manifest)
     arrays = group_arrays(specs, target.max_array_size, queued_encoders)
     job_ids: dict[str, str] = {}
@@ -261,7 +263,7 @@ def run_slurm(exp: Experiment, layout: ResultsLayout, specs: list[RunSpec], *, f
         for arr in arrays:
             hw = target.profile.entry(arr.hardware)
             dep = arr.dependency.render(job_ids.__getitem__) if arr.dependency else None
-            ex = _executor(cls, exp, layout, hw, arr, dep)
+            ex = _executor(exp, layout, hw, arr, dep)
             run_dirs = [str(layout.run(rid).dir) for rid in arr.run_ids]
             jobs = ex.map_array(RunJob(hw.max_attempts), run_dirs)
             array_job_id = str(jobs[0].job_id).split("_")[0]
@@ -295,7 +297,6 @@ def cancel_runs(layout: ResultsLayout, run_ids: list[str]) -> tuple[int, list[st
     """
     from ..slurm.accounting import forget
     from ..slurm.manifest import Manifest
-    from ..slurm.shell import slurm
     from ..status import current_states
 
     states, _ = current_states(layout, max_age_s=0, required=True)

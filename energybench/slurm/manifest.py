@@ -76,7 +76,7 @@ class Manifest:
 
     def array_job_ids(self) -> list[str]:
         """Every array job id this directory has submitted (what one sacct query asks about)."""
-        return sorted({e["array_job_id"] for e in self.data["runs"].values()}, key=lambda j: int(j))
+        return sorted({e["array_job_id"] for e in self.data["runs"].values()}, key=lambda j: (len(j), j))
 
     def record_array(self, array_job_id: str, name: str, partition: str, run_ids: list[str],
                      attempts: dict[str, int], dependency: str | None, now_s: float | None = None) -> None:

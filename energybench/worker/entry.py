@@ -117,6 +117,9 @@ def execute(run: RunPaths) -> dict[str, Any]:
         encoder_path = run.sibling(spec.depends_on).encoder
     task = build_task(spec, device, encoder_path)
     characteristics = model_characteristics(task.model, task.example_input)
+    # What the offline estimators need besides the model (energybench.estimate.features).
+    characteristics.update(n_train_samples=task.n_train, n_val_samples=task.n_val,
+                           input_size=int(task.example_input[0].numel()))
 
     meter = open_meter(spec.meter["kind"], tdp_w=spec.meter.get("tdp_w"), device=device.type)
     writer = SampleShardWriter(run, attempt)

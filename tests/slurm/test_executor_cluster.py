@@ -184,10 +184,35 @@ def test_preempted_task_requeues_and_resumes_from_its_checkpoint(devcluster: Any
     assert (row["attempts"], row["epochs"], row["status"]) == (2, 4, "COMPLETED")
     epochs = pq.read_table(results / "dataset" / "epochs.parquet").to_pylist()
     assert [(e["epoch"], e["attempt"]) for e in epochs] == [(e, 1 if e in a1 else 2) for e in range(1, 5)]
-    sacct = run(["sacct", "-X", "-n", "-P", "--duplicates", "-o", "JobID,State", "-j", job.split("_")[0]]).stdout
-    assert [ln.split("|")[1] for ln in sacct.splitlines()] == ["REQUEUED", "COMPLETED"], sacct
+
+    def sacct_history() -> list[str]:
+        out = run(["sacct", "-X", "-n", "-P", "--duplicates", "-o", "JobID,State", "-j", job.split("_")[0]]).stdout
+        return [ln.split("|")[1] for ln in out.splitlines()]
+
+    # the worker's done marker comes a moment before the job's end reaches accounting
+    wait_for("sacct to record the requeue and the completion",
+             lambda: sacct_history() == ["REQUEUED", "COMPLETED"], 30, diagnose=lambda: str(sacct_history()))
     log = (results / "jobs" / "submitit" / f"{job}_0_log.out").read_text()
     assert "requeued after attempt 1" in log
+
+
+def test_time_limit_signal_reaches_the_worker(devcluster: Any, tmp_path: Path) -> None:
+    """``--signal=B:USR2@50`` on a 1-minute job: the worker gets it from SLURM's timer, not from us.
+
+    With ``max_attempts: 1`` it may not requeue, so it ends TIMEOUT with its own reason; had the
+    signal not reached it (submitit's ``--signal=USR2@90`` without ``B:`` reaches srun steps only,
+    and there are none), SLURM would have killed it at the time limit with no worker reason.
+    """
+    cfg = small_demo(tmp_path, paradigms=["pamap2-baseline"], hardware=["a100"])
+    cfg["grid"] = {"batch_sizes": [64], "learning_rates": [0.01]}
+    cfg["early_stopping"] = {"threshold": 0.99, "patience_epochs": 1000, "max_epochs": 1000}
+    cfg["executor"]["profile"] = str(profile_with(tmp_path, "short.yaml", time_limit_min=1, signal_delay_s=50,
+                                                  max_attempts=1))
+    results = tmp_path / "res"
+    submit(write_yaml(tmp_path / "t.yaml", cfg), results)
+    states = wait_all_finished(results, 90)
+    assert states[0]["state"] == "TIMEOUT", states
+    assert "stopped by SLURM's signal" in states[0]["reason"] and "max_attempts" in states[0]["reason"], states
 
 
 def test_dry_run_scripts_are_accepted_by_sbatch(devcluster: Any, tmp_path: Path) -> None:

@@ -1,0 +1,262 @@
+"""``collect`` on synthetic shards of the full study vs a naive pandas read-and-concat.
+
+The generator writes the plan of ``configs/paper.yaml`` (672 runs) into a
+temporary results directory in the exact worker layout, through the worker's
+own writers (:func:`energybench.shards.write_table`, :class:`SampleShardWriter`):
+per run ``spec.json``, markers, ``run.json``, ``epochs-a<attempt>.parquet`` and
+the samples of a 10 Hz meter (about 25 million in all). Most runs hold one
+compacted segment; 1 in 32 was killed once (attempt 1 left its 5-s flush parts
+uncompacted, attempt 2 re-measured the interrupted epoch and compacted its own)
+and 1 in 97 crashed while compacting (a segment and some of its parts, the
+same rows twice). Columns are vectorised numpy, so generating is quick.
+
+Then ``energybench collect`` and the baseline (every shard read with
+``pandas.read_parquet``, concatenated, written as one Parquet file: what a
+script without the collector would do) run alternately in child processes.
+Figures: wall time of the child (interpreter start included) and its peak RSS
+(``ru_maxrss`` from ``os.wait4``, per child). Targets on a 2-core machine:
+collect <= 15 s, <= 2 GB, >= 5x faster than the baseline.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..paths import ResultsLayout, RunPaths, write_json
+from ..schema import EPOCH_SCHEMA, SAMPLE_SCHEMA
+from ..shards import SampleShardWriter, write_table
+
+PAPER_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "paper.yaml"
+PERIOD_S = 0.1  # 10 Hz, the sampler's default
+FLUSH_ROWS = 50  # meter.flush_s = 5 s at 10 Hz
+IDLE_ROWS = 100  # meter.idle_s = 10 s
+T0_S = 1_700_000_000.0
+PHASES = pa.array(["idle", "train", "eval", "checkpoint"])
+TARGET_S, TARGET_RSS_BYTES, TARGET_SPEEDUP = 15.0, 2 * 1024**3, 5.0
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What :func:`generate` wrote."""
+
+    root: Path
+    runs: int
+    samples: int
+    shards: int
+    bytes_on_disk: int
+    seconds: float
+
+
+def _samples(run_id: str, attempt: int, n: int, first_epoch: int, epoch_rows: int, t0_s: float,
+             idle: bool, rng: np.random.Generator) -> pa.Table:
+    """``n`` readings of one attempt: an idle stretch, then epochs of train, eval and one checkpoint reading."""
+    i = np.arange(n)
+    k = i - (IDLE_ROWS if idle else 0)
+    in_epoch = k >= 0
+    pos = np.where(in_epoch, k % epoch_rows, 0)
+    epoch = np.where(in_epoch, first_epoch + k // epoch_rows, 0).astype(np.int32)
+    eval_from = int(epoch_rows * 0.85)
+    phase = np.where(~in_epoch, 0, np.where(pos == epoch_rows - 1, 3, np.where(pos >= eval_from, 2, 1)))
+    busy = phase == 1
+    power_w = np.where(busy, 250.0, 90.0) + rng.normal(0.0, 6.0, n).round(3)
+    return pa.table({
+        "run_id": pa.DictionaryArray.from_arrays(np.zeros(n, np.int8), pa.array([run_id])),
+        "attempt": pa.array(np.full(n, attempt, np.int32)),
+        "time_s": pa.array(t0_s + i * PERIOD_S + rng.uniform(0.0, 0.004, n)),
+        "epoch": pa.array(epoch),
+        "phase": pa.DictionaryArray.from_arrays(phase.astype(np.int8), PHASES),
+        "power_w": pa.array(power_w),
+        "energy_j": pa.array(np.cumsum(power_w * PERIOD_S).round(3)),
+        "meter": pa.DictionaryArray.from_arrays(np.zeros(n, np.int8), pa.array(["nvml"])),
+        "gpu_util_pct": pa.array(np.where(busy, 97.0, 35.0).astype(np.float32)),
+        "mem_used_mib": pa.array(np.full(n, 10_240.0, np.float32)),
+        "temperature_c": pa.array((55.0 + i * 1e-4).round(0).astype(np.float32)),
+        "sm_clock_mhz": pa.array(np.where(busy, 1980.0, 1410.0).astype(np.float32)),
+    })
+
+
+def _epochs(samples: pa.Table, run_id: str, attempt: int) -> pa.Table:
+    """One row per complete epoch of ``samples`` (the worker writes an epoch when it ends)."""
+    epoch = samples.column("epoch").to_numpy()
+    t = samples.column("time_s").to_numpy()
+    energy = samples.column("power_w").to_numpy() * PERIOD_S
+    numbers = np.unique(epoch[epoch > 0])
+    first = np.searchsorted(epoch, numbers)
+    sums = np.add.reduceat(energy, first) if len(first) else np.array([])
+    numbers, first, sums = numbers[:-1], first[:-1], sums[:-1]  # the last epoch may be cut short
+    last = np.searchsorted(epoch, numbers, side="right") - 1
+    m = len(numbers)
+    return pa.table({
+        "run_id": [run_id] * m, "attempt": np.full(m, attempt, np.int32), "epoch": numbers.astype(np.int32),
+        "start_s": t[first], "duration_s": t[last] - t[first], "energy_j": sums, "energy_eq1_j": sums,
+        "mean_power_w": sums / np.maximum(last - first + 1, 1) / PERIOD_S,
+        "samples": (last - first + 1).astype(np.int32), "coverage_frac": np.ones(m),
+        "low_samples": np.zeros(m, bool), "net_energy_j": sums * 0.6,
+        "train_loss": 1.0 / (numbers + 1.0), "val_loss": 1.0 / (numbers + 1.0),
+        "val_accuracy": np.minimum(0.5 + numbers / 100.0, 0.95),
+    })
+
+
+def _write_run(layout: ResultsLayout, spec: dict[str, Any], index: int, n: int) -> int:
+    """Write one run's files; returns its number of shard files."""
+    run = layout.run(spec["run_id"])
+    rng = np.random.default_rng(index)
+    write_json(run.spec, spec)
+    epoch_rows = int(min(rng.integers(20, 400), max(10, (n - IDLE_ROWS) // 6)))  # 2 to 40 s, at least 5 epochs
+    killed, torn = index % 32 == 7, index % 97 == 11
+    attempts = []  # (attempt, rows, first epoch, start time)
+    if killed:
+        n1 = max(IDLE_ROWS + 2 * epoch_rows, n // 10)
+        done_epochs = (n1 - IDLE_ROWS) // epoch_rows  # the last of these was cut short
+        attempts = [(1, n1, 1, T0_S), (2, n - n1 + IDLE_ROWS, max(done_epochs, 1), T0_S + n1 * PERIOD_S + 60.0)]
+    else:
+        attempts = [(1, n, 1, T0_S)]
+    shards = 0
+    epoch_tables = []
+    for attempt, rows, first_epoch, t0 in attempts:
+        table = _samples(spec["run_id"], attempt, rows, first_epoch, epoch_rows, t0, True, rng)
+        epoch_tables.append(_epochs(table, spec["run_id"], attempt))
+        if killed and attempt == 1:
+            writer = SampleShardWriter(run, attempt)
+            for start in range(0, rows, FLUSH_ROWS):
+                writer.write(table.slice(start, FLUSH_ROWS))
+                shards += 1
+        else:
+            seqs = -(-rows // FLUSH_ROWS)
+            write_table(run.sample_segment(attempt, 1, seqs), table, SAMPLE_SCHEMA)
+            shards += 1
+            if torn:  # crashed between writing the segment and removing the parts
+                writer = SampleShardWriter(run, attempt)
+                for start in range(0, 3 * FLUSH_ROWS, FLUSH_ROWS):
+                    writer.write(table.slice(start, FLUSH_ROWS))
+                    shards += 1
+        write_table(run.epochs(attempt), epoch_tables[-1], EPOCH_SCHEMA)
+        shards += 1
+    last_attempt = attempts[-1][0]
+    write_json(run.started, {"attempt": last_attempt, "host": "bench-node", "time_s": T0_S})
+    write_json(run.heartbeat, {"time_s": T0_S, "epoch": len(epoch_tables[-1])})
+    write_json(run.record, {"meter": "nvml", "stop_reason": "patience", "attempts": last_attempt,
+                            "idle_power_w": 90.0, "data_synthetic": False, "params_total": 141_293,
+                            "params_trainable": 141_293, "macs_per_sample": 12_000_000})
+    write_json(run.done, {"attempt": last_attempt, "time_s": T0_S})
+    return shards
+
+
+def generate(root: Path, *, runs: int | None = None, total_samples: int = 25_000_000,
+             threads: int = 2) -> Generated:
+    """Write the plan of ``configs/paper.yaml`` (its first ``runs`` runs, default all) under ``root``.
+
+    Each run gets between 0.4 and 1.6 times its share of ``total_samples`` readings.
+    """
+    from ..config import load_config
+    from ..plan import plan
+    from ..submit import fingerprint
+
+    t0 = time.perf_counter()
+    specs = plan(load_config(PAPER_CONFIG))[:runs]
+    layout = ResultsLayout(root)
+    write_json(layout.plan, {"experiment": "paper", "fingerprint": fingerprint(specs),
+                             "runs": [s.to_dict() for s in specs]})
+    share = np.random.default_rng(0).uniform(0.4, 1.6, len(specs))
+    sizes = np.maximum((share / share.sum() * total_samples).astype(int), IDLE_ROWS + 50)
+    with ThreadPoolExecutor(threads) as pool:  # Parquet encoding releases the GIL
+        shards = sum(pool.map(lambda a: _write_run(layout, specs[a].to_dict(), a, int(sizes[a])), range(len(specs))))
+    size = sum(p.stat().st_size for p in layout.runs_dir.rglob("*.parquet"))
+    return Generated(layout.root, len(specs), int(sizes.sum()) + _resumed_overlap(sizes), shards, size,
+                     time.perf_counter() - t0)
+
+
+def _resumed_overlap(sizes: np.ndarray) -> int:
+    """Extra rows the killed runs' second idle stretch adds (the torn runs' duplicates are not counted)."""
+    return IDLE_ROWS * sum(1 for i in range(len(sizes)) if i % 32 == 7)
+
+
+_COLLECT = "from energybench.cli import main; main()"
+_BASELINE = """
+import sys, pathlib, pandas as pd
+root, out = pathlib.Path(sys.argv[1]), sys.argv[2]
+frames = [pd.read_parquet(p) for p in sorted(root.glob("runs/*/samples/*.parquet"))]
+pd.concat(frames, ignore_index=True).to_parquet(out)
+"""
+
+
+def measure(argv: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of one child process; raises if it fails."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[:3]} failed ({proc.returncode}): {err[-2000:]}")
+    return seconds, usage.ru_maxrss * 1024  # Linux reports KiB
+
+
+def collect_argv(root: Path) -> list[str]:
+    return [sys.executable, "-c", _COLLECT, "collect", str(root)]
+
+
+def baseline_argv(root: Path, out: Path) -> list[str]:
+    return [sys.executable, "-c", _BASELINE, str(root), str(out)]
+
+
+def collect_bench(runs: int | None = None, total_samples: int = 25_000_000, repeats: int = 2,
+                  baseline: bool = True) -> dict[str, Any]:
+    """Generate, then time collect (and the baseline) ``repeats`` times each, alternating; best of each."""
+    with tempfile.TemporaryDirectory(prefix="eb-collect-bench-") as tmp:
+        gen = generate(Path(tmp) / "study", runs=runs, total_samples=total_samples)
+        collect_s, collect_rss, base_s, base_rss = [], [], [], []
+        for r in range(repeats):
+            order = ["collect", "baseline"] if r % 2 == 0 else ["baseline", "collect"]
+            for name in order:
+                if name == "collect":
+                    s, rss = measure(collect_argv(gen.root))
+                    collect_s.append(s)
+                    collect_rss.append(rss)
+                elif baseline:
+                    out = Path(tmp) / "baseline.parquet"
+                    s, rss = measure(baseline_argv(gen.root, out))
+                    out.unlink()
+                    base_s.append(s)
+                    base_rss.append(rss)
+        import pyarrow.dataset as ds
+
+        collected = ds.dataset(ResultsLayout(gen.root).dataset_dir / "samples", partitioning="hive").count_rows()
+        shutil.rmtree(gen.root, ignore_errors=True)
+    return {"generated": gen, "collected_samples": collected,
+            "collect_s": min(collect_s), "collect_rss_bytes": max(collect_rss),
+            "baseline_s": min(base_s) if base_s else None, "baseline_rss_bytes": max(base_rss) if base_rss else None}
+
+
+def _ok(good: bool) -> str:
+    return "ok" if good else "MISSED"
+
+
+def main() -> None:
+    r = collect_bench()
+    g: Generated = r["generated"]
+    gib = 1024**3
+    print(f"synthetic full study: {g.runs} runs, {g.samples:,} samples at 10 Hz in {g.shards:,} shard files "
+          f"({g.bytes_on_disk / gib:.2f} GiB), generated in {g.seconds:.0f} s; collected {r['collected_samples']:,} "
+          "samples (duplicates dropped)")
+    print(f"  collect:                         {r['collect_s']:6.1f} s, peak RSS {r['collect_rss_bytes'] / gib:.2f} GiB")
+    print(f"  pandas read + concat + write:    {r['baseline_s']:6.1f} s, peak RSS {r['baseline_rss_bytes'] / gib:.2f} GiB")
+    speedup = r["baseline_s"] / r["collect_s"]
+    print(f"  collect / baseline: time {r['collect_s'] / r['baseline_s']:.3f}x ({speedup:.1f}x faster), "
+          f"peak RSS {r['collect_rss_bytes'] / r['baseline_rss_bytes']:.3f}x")
+    print(f"  targets: time <= {TARGET_S:.0f} s {_ok(r['collect_s'] <= TARGET_S)}, "
+          f"RSS <= {TARGET_RSS_BYTES / gib:.0f} GiB {_ok(r['collect_rss_bytes'] <= TARGET_RSS_BYTES)}, "
+          f">= {TARGET_SPEEDUP:.0f}x faster {_ok(speedup >= TARGET_SPEEDUP)}")
