@@ -147,6 +147,10 @@ def _progress(running: list) -> str:
     return ", ".join(parts)
 
 
+#: Runs listed one by one under the status table (the rest: --json).
+_SHOWN_PROBLEMS = 20
+
+
 def _print_status(results: Path, states: list, note: str | None, clear: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -167,10 +171,12 @@ def _print_status(results: Path, states: list, note: str | None, clear: bool = F
         running = [s for s in states if s.hardware == hw and s.paradigm == paradigm and s.state == "RUNNING"]
         table.add_row(hw, paradigm, *[str(c.get(s, 0)) for s in shown], _progress(running))
     console.print(table)
-    for s in states:
-        if s.state in ("FAILED", "LOST", "TIMEOUT", "CANCELLED"):
-            job = f" [job {s.job_id}]" if s.job_id else ""
-            click.echo(f"{s.state} {s.run_id} {s.paradigm} setup {s.setup} repeat {s.repeat}{job}: {s.reason}")
+    bad = [s for s in states if s.state in ("FAILED", "LOST", "TIMEOUT", "CANCELLED")]
+    for s in bad[:_SHOWN_PROBLEMS]:
+        job = f" [job {s.job_id}]" if s.job_id else ""
+        click.echo(f"{s.state} {s.run_id} {s.paradigm} setup {s.setup} repeat {s.repeat}{job}: {s.reason}")
+    if len(bad) > _SHOWN_PROBLEMS:
+        click.echo(f"... and {len(bad) - _SHOWN_PROBLEMS} more (energybench status {results} --json)")
     if note:
         click.echo(f"note: {note}", err=True)
 

@@ -199,7 +199,8 @@ def _crossing(a: float, b: float, threshold: float) -> float:
     """Epoch at which logit(acc) = a + b log(epoch) reaches ``threshold``; inf if it never does."""
     if b <= 0:
         return math.inf
-    return float(math.exp((float(_logit(np.array([threshold]))[0]) - a) / b))
+    log_epoch = (float(_logit(np.array([threshold]))[0]) - a) / b
+    return float(math.exp(log_epoch)) if log_epoch < 30 else math.inf
 
 
 def _plateau(a: float, b: float, start: float, patience: int, gain: float, max_epochs: int) -> float:

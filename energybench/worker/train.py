@@ -8,6 +8,7 @@ not part of the epoch's energy (they are still in the samples).
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import torch
 
+from ..estimate import budget
 from ..paths import RunPaths
 from ..plan import RunSpec
 from ..schema import EPOCH_SCHEMA
@@ -35,6 +37,7 @@ class LoopResult:
     threshold_epoch: int | None
     best_val_accuracy: float | None
     resumed_from_epoch: int
+    energy_budget: dict[str, Any] | None = None  # the energy rule's stopping decision, if it stopped the run
 
 
 def make_optimizer(spec: RunSpec, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
@@ -93,6 +96,11 @@ def run_epochs(spec: RunSpec, run: RunPaths, attempt: int, task: Any, sampler: A
     cuda = device.type == "cuda"
     rows: list[dict[str, Any]] = []
     energy_so_far_j = 0.0
+    # Energy-aware early stopping (off unless configured): every epoch's energy and accuracy so far.
+    budget_on = budget.enabled(es) and task.monitor == "val_accuracy"
+    hist_energy_j, hist_acc = budget.history(run, attempt) if budget_on else ([], [])
+    hist_energy_j, hist_acc = hist_energy_j[:start_epoch], hist_acc[:start_epoch]
+    decision = None
 
     def sync() -> None:
         if cuda:
@@ -132,6 +140,14 @@ def run_epochs(spec: RunSpec, run: RunPaths, attempt: int, task: Any, sampler: A
                               train_loss, val_loss, val_acc))
         write_table(run.epochs(attempt), pa.Table.from_pylist(rows, schema=EPOCH_SCHEMA), EPOCH_SCHEMA)
         stop = stopper.update(val_acc if task.monitor == "val_accuracy" else val_loss)
+        if budget_on and not stop:
+            hist_energy_j.append(rows[-1]["energy_j"] or 0.0)
+            hist_acc.append(val_acc)
+            check = budget.check(hist_energy_j, hist_acc, es, lambda: budget.family_best_j(run, spec.to_dict()))
+            if check is not None and check.stop:
+                stopper.stop_reason, stop, decision = budget.STOP_REASON, True, check.to_dict()
+                print(f"energybench worker: run {spec.run_id} stopped after epoch {epoch}: {check.reason}",
+                      file=sys.stderr)
         save_checkpoint(run.checkpoint, model=task.model.state_dict(), optimizer=optimizer.state_dict(),
                         stopper=stopper.state_dict(), rng=rng_state(generator), epoch=epoch,
                         attempt=attempt)
@@ -141,4 +157,4 @@ def run_epochs(spec: RunSpec, run: RunPaths, attempt: int, task: Any, sampler: A
     return LoopResult(epochs=stopper.epoch, stop_reason=stopper.stop_reason,
                       threshold_epoch=stopper.threshold_epoch,
                       best_val_accuracy=stopper.best if task.monitor == "val_accuracy" else None,
-                      resumed_from_epoch=start_epoch)
+                      resumed_from_epoch=start_epoch, energy_budget=decision)

@@ -139,7 +139,7 @@ def test_ensure_data_generates_celeba(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(data_mod, "DEMO_CELEBA_IMAGES_PER_IDENTITY", 3)
     target = tmp_path / "celeba"
     target.mkdir()  # an existing empty folder is fine
-    with pytest.raises(DataError, match="prefetch"):
+    with pytest.raises(DataError, match="download the published dataset"):
         ensure_data("celeba", {"path": str(target)})
     assert ensure_data("celeba", {"path": str(target), "generate": True}) is True
     assert (target / SYNTHETIC_MARKER).exists() and (target / IDENTITY_FILE).exists()

@@ -1,0 +1,138 @@
+"""The three ``energybench estimate`` commands as functions: fit, predict, evaluate (I/O at the edges)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from ..errors import EstimateError
+from ..paths import ResultsLayout, atomic_path, table_paths
+from ..tables import J_PER_WH
+from . import offline, workload
+from .evaluate import Evaluation, Settings, evaluate, figure, markdown
+from .features import derive, run_features, with_gpu
+from .source import open_source, utilisation
+
+EVALUATION_TABLE, PREDICTIONS_TABLE = "estimate_evaluation", "estimate_predictions"
+EVALUATION_FIGURE = "estimate_predicted_vs_actual"
+
+
+def _layout_of(source_dir: Path, layout: ResultsLayout | None) -> ResultsLayout:
+    """Where outputs go: the results directory, or the folder holding a bare dataset directory."""
+    return layout if layout is not None else ResultsLayout(Path(source_dir).parent)
+
+
+def fit_dir(path: Path, out: Path | None = None, method: str = offline.METHODS[0]) -> tuple[Path, offline.EstimatorModel]:
+    """Fit the offline estimators on the dataset of ``path``; write the model file (default DIR/estimate/model.joblib)."""
+    src = open_source(path)
+    ff = run_features(src.runs)
+    if ff.frame.height < 2:
+        raise EstimateError(f"{path}: {ff.frame.height} usable run(s); fitting needs at least 2 completed runs "
+                            "with a measured energy")
+    model = offline.fit(ff, ff.frame["setup"].to_numpy(), method)
+    model.catalogue = workload.catalogue(ff.frame, src.specs)
+    model.epochs = workload.epochs_table(ff.frame, src.specs)
+    model.trained_on = {
+        "source": str(Path(path).absolute()), "runs": ff.frame.height,
+        "hardware": sorted(set(ff.frame["hardware"].to_list())), "gpus": sorted(set(ff.frame["gpu"].to_list())),
+        "paradigms": sorted(set(ff.frame["paradigm"].to_list())), "dropped_features": list(ff.dropped),
+    }
+    target = out if out is not None else _layout_of(src.dataset_dir, src.layout).estimator_model
+    return offline.save(model, target), model
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predicted energy of every planned run, and what the numbers rest on."""
+
+    runs: pl.DataFrame  # one row per planned run
+    total_energy_wh: float  # epoch-energy-based
+    total_energy_power_based_wh: float
+    notes: tuple[str, ...]
+
+
+def predict_config(config: Path, model_path: Path, epochs: int | None = None) -> Prediction:
+    """Predict every planned run of ``config`` with the model file, before anything is submitted."""
+    from ..config import load_config
+    from ..plan import plan
+
+    exp = load_config(config)
+    specs = [s.to_dict() for s in plan(exp)]
+    model = offline.load(model_path)
+    frame = derive(with_gpu(workload.planned_frame(specs, model.catalogue, model.epochs, model.features, epochs)))
+    missing = [f for f in model.features if f not in frame.columns or frame[f].null_count()]
+    if missing:
+        raise EstimateError(f"{model_path}: the model needs feature(s) {', '.join(missing)} that the planned runs lack")
+    x = frame.select(pl.col(f).cast(pl.Float64) for f in model.features).to_numpy()
+    pred = model.predict(x)
+    n = frame["epochs"].to_numpy()
+    frame = frame.with_columns(
+        predicted_power_w=pred["mean_power_w"], predicted_epoch_energy_wh=pred["epoch_energy_j"] / J_PER_WH,
+        predicted_epoch_duration_s=pred["epoch_duration_s"],
+        energy_wh=pred["epoch_energy_j"] * n / J_PER_WH,
+        energy_power_based_wh=pred["mean_power_w"] * pred["epoch_duration_s"] * n / J_PER_WH,
+    )
+    notes = _coverage_notes(frame, model)
+    return Prediction(frame, float(frame["energy_wh"].sum()), float(frame["energy_power_based_wh"].sum()),
+                      tuple(notes))
+
+
+def _coverage_notes(frame: pl.DataFrame, model: offline.EstimatorModel) -> list[str]:
+    """Where predictions extrapolate or rest on assumed epochs."""
+    notes = []
+    seen = model.trained_on
+    for what, col, known in (("GPU", "gpu", seen.get("gpus", [])), ("paradigm", "paradigm", seen.get("paradigms", []))):
+        new = sorted(set(frame[col].to_list()) - set(known))
+        if new:
+            notes.append(f"{what}(s) {', '.join(new)} not in the model's training data "
+                         f"({', '.join(known)}): those predictions extrapolate")
+    for source, n in sorted(frame.group_by("epochs_source").len().iter_rows()):
+        notes.append(f"epochs of {n} run(s): {source}")
+    computed = frame.filter(pl.col("workload_source") == "characterised").height
+    if computed:
+        notes.append(f"{computed} run(s) characterised from the config (workload not in the model's catalogue)")
+    return notes
+
+
+def evaluate_dir(path: Path, settings: Settings = Settings()) -> tuple[Evaluation, list[Path]]:
+    """Evaluate every estimator on the dataset of ``path``; write the tables, the figure and the Markdown section."""
+    from ..figures import hardware_colours, save_figure
+
+    src = open_source(path)
+    util = utilisation(src.dataset_dir, src.runs["run_id"].to_list())
+    ev = evaluate(src.runs, src.epochs, src.specs, util, settings)
+    layout = _layout_of(src.dataset_dir, src.layout)
+    written = []
+    for name, table in ((EVALUATION_TABLE, ev.table), (PREDICTIONS_TABLE, ev.predictions)):
+        csv_path, parquet_path = table_paths(layout.tables_dir, name)
+        with atomic_path(csv_path) as tmp:
+            table.write_csv(tmp)
+        with atomic_path(parquet_path) as tmp:
+            table.write_parquet(tmp, compression="zstd")
+        written += [csv_path, parquet_path]
+    fig_rel = None
+    if ev.predictions.height:
+        fig = figure(ev.predictions, hardware_colours(ev.predictions["hardware"].unique().to_list()))
+        paths = save_figure(fig, layout.figures_dir, EVALUATION_FIGURE)
+        written += paths
+        fig_rel = f"../figures/{paths[0].name}"
+    with atomic_path(layout.estimate_report) as tmp:
+        tmp.write_text(markdown(ev, settings, fig_rel))
+    written.append(layout.estimate_report)
+    return ev, written
+
+
+def summary_lines(model: offline.EstimatorModel) -> list[str]:
+    """What ``estimate fit`` prints about a model."""
+    lines = [f"{model.method}: {model.trained_on.get('runs')} runs, GPUs {', '.join(model.trained_on.get('gpus', []))}, "
+             f"features {', '.join(model.features)}"]
+    for target, cv in model.cv.items():
+        rmse = f"{cv['cv_rmse']:.4g}" if cv.get("cv_rmse") is not None else "n/a"
+        lines.append(f"  {target}: {cv['folds']}-fold grouped CV RMSE {rmse}, params {cv['params']}")
+    dropped = model.trained_on.get("dropped_features")
+    if dropped:
+        lines.append(f"  left out (missing for some runs): {', '.join(dropped)}")
+    return lines
+

@@ -1,0 +1,171 @@
+"""What a planned run will train, before it runs: its workload features and its expected epochs.
+
+A run's model and data (its *workload*: paradigm + the data settings that
+change what is trained) fix its parameters, MACs, sample counts and input
+size; the grid point and the GPU do not. ``estimate fit`` stores every
+workload of its dataset in the model file (the *catalogue*), keyed like run
+ids are (data location and weights left out), and the mean epochs to early
+stop per workload x early-stopping rule x batch size x learning rate.
+
+``estimate predict`` takes a planned run's workload from the catalogue;
+a workload the model has not seen is characterised here instead: its model
+is built on the CPU (no weights) and counted with the worker's own
+``model_characteristics``, and its sample counts are read from its data,
+which must then be present (``energybench prefetch CONFIG``). Its epochs are
+the catalogue's mean for the same workload, rule and grid point, else for the
+same workload and rule, else ``max_epochs`` (an upper bound, said so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ..errors import EstimateError
+from ..paradigms import PARADIGMS
+from ..plan import stable_hash
+from .features import WORKLOAD_FEATURES
+
+#: Data settings that say where files are or which initial weights, not how much is computed.
+_NOT_WORKLOAD = ("path", "generate", "weights")
+#: Early-stopping settings that decide how many epochs a run trains (the energy budget is left out).
+_STOPPING = ("threshold", "patience_epochs", "max_epochs", "min_delta")
+
+
+def workload_key(paradigm: str, data: dict[str, Any]) -> str:
+    """Stable key of a paradigm trained on a data section (location and weights left out)."""
+    return stable_hash({"paradigm": paradigm, "data": {k: v for k, v in data.items() if k not in _NOT_WORKLOAD}})
+
+
+def stopping_key(early_stopping: dict[str, Any]) -> str:
+    """Stable key of the early-stopping rule (its epoch-deciding settings)."""
+    return stable_hash({k: early_stopping.get(k) for k in _STOPPING})
+
+
+def _epochs_keys(spec: dict[str, Any]) -> tuple[str, str]:
+    base = f"{workload_key(spec['paradigm'], spec['data'])}|{stopping_key(spec['early_stopping'])}"
+    return f"{base}|{spec['batch_size']}|{float(spec['learning_rate'])!r}", base
+
+
+def catalogue(frame: pl.DataFrame, specs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Workload key -> the workload features recorded for it, from the runs of ``frame`` that have a spec."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in frame.select("run_id", *WORKLOAD_FEATURES).iter_rows(named=True):
+        spec = specs.get(row["run_id"])
+        if spec is not None:
+            entry = out.setdefault(workload_key(spec["paradigm"], spec["data"]), {"paradigm": spec["paradigm"]})
+            entry.update({f: int(row[f]) for f in WORKLOAD_FEATURES if row[f] is not None and f not in entry})
+    return out
+
+
+def epochs_table(frame: pl.DataFrame, specs: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Mean epochs to early stop per (workload, rule, batch size, learning rate) and per (workload, rule)."""
+    sums: dict[str, list[float]] = {}
+    for run_id, epochs in frame.select("run_id", "epochs").iter_rows():
+        spec = specs.get(run_id)
+        if spec is None:
+            continue
+        for key in _epochs_keys(spec):
+            sums.setdefault(key, []).append(float(epochs))
+    return {k: sum(v) / len(v) for k, v in sorted(sums.items())}
+
+
+def expected_epochs(spec: dict[str, Any], table: dict[str, float]) -> tuple[float, str]:
+    """(epochs, source) of a planned run: the table's mean for its grid point, its workload, else max_epochs."""
+    exact, workload = _epochs_keys(spec)
+    if exact in table:
+        return table[exact], "same setup"
+    if workload in table:
+        return table[workload], "same workload"
+    return float(spec["early_stopping"]["max_epochs"]), "max_epochs (upper bound)"
+
+
+def characterise(spec: dict[str, Any]) -> dict[str, int]:
+    """Workload features of a planned run: its model built and counted on the CPU, its data's sample counts.
+
+    Imports torch; reads the data at the spec's path (never generates them).
+    """
+    import torch
+
+    from ..worker.data import is_present
+    from ..worker.models import model_characteristics
+
+    paradigm, data = spec["paradigm"], spec["data"]
+    dataset = PARADIGMS[paradigm].dataset
+    if not is_present(dataset, Path(data["path"])):
+        raise EstimateError(f"run {spec['run_id']}: workload {paradigm} ({dataset} at {data['path']}) is not in the "
+                            "model's catalogue and its data are missing; run `energybench prefetch CONFIG`, or "
+                            "fit the model on a dataset that has this workload")
+    model, example, (n_train, n_val) = _build(paradigm, data)
+    with torch.no_grad():
+        c = model_characteristics(model, example)
+    return {"params_total": c["params_total"], "params_trainable": c["params_trainable"],
+            "macs_per_sample": c["macs_per_sample"], "n_train_samples": n_train, "n_val_samples": n_val,
+            "input_size": int(example[0].numel())}
+
+
+def _build(paradigm: str, data: dict[str, Any]) -> tuple[Any, Any, tuple[int, int]]:
+    """(model, example input of one sample, (training, validation) samples) of a paradigm."""
+    import torch
+
+    from ..worker import models
+
+    if PARADIGMS[paradigm].dataset == "pamap2":
+        from ..worker.data.pamap2 import load_pamap2
+
+        s = load_pamap2(Path(data["path"]), window_samples=int(data["window_samples"]),
+                        stride_samples=int(data["stride_samples"]), max_windows=data.get("max_windows"))
+        channels = len(s.channels)
+        example = torch.zeros(1, channels, int(data["window_samples"]))
+        if paradigm == "pamap2-autoencoder":
+            model: torch.nn.Module = models.Pamap2Autoencoder(channels)
+        else:
+            model = models.Pamap2Classifier(channels, s.n_classes)
+            if paradigm == "pamap2-frozen":
+                model.encoder.requires_grad_(False)
+        return model, example, (len(s.train[0]), len(s.val[0]))
+    from ..worker.data.celeba import load_celeba
+
+    s = load_celeba(Path(data["path"]), identities=int(data["identities"]),
+                    image_size_px=int(data["image_size_px"]), max_images=data.get("max_images"))
+    n_ids, n_attrs = len(s.identity_ids), len(s.attribute_names)
+    heads = {"celeba-identity": {"identity": n_ids}, "celeba-attributes": {"attributes": n_attrs},
+             "celeba-multitask": {"identity": n_ids, "attributes": n_attrs}}[paradigm]
+    model = models.CelebaNet(models.build_resnet18("none"), heads)
+    size = int(data["image_size_px"])
+    return model, torch.zeros(1, 3, size, size), (len(s.train[0]), len(s.val[0]))
+
+
+def planned_frame(specs: Iterable[dict[str, Any]], known: dict[str, dict[str, Any]],
+                  epochs: dict[str, float], needed: Iterable[str] = WORKLOAD_FEATURES,
+                  override_epochs: int | None = None) -> pl.DataFrame:
+    """One row per planned run: keys, workload features (catalogue, else characterised) and expected epochs.
+
+    A catalogue entry serves when it has every ``needed`` feature (the model's).
+    """
+    rows = []
+    needed = [f for f in needed if f in WORKLOAD_FEATURES]
+    computed: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        key = workload_key(spec["paradigm"], spec["data"])
+        if key in known and all(f in known[key] for f in needed):
+            features, source = known[key], "catalogue"
+        else:
+            if key not in computed:
+                computed[key] = characterise(spec)
+            features, source = computed[key], "characterised"
+        n, n_source = ((float(override_epochs), "--epochs") if override_epochs is not None
+                       else expected_epochs(spec, epochs))
+        rows.append({
+            **{k: spec[k] for k in ("run_id", "paradigm", "dataset", "hardware", "setup", "batch_size",
+                                    "learning_rate", "repeat")},
+            "device": "cpu" if spec["training"].get("device") == "cpu" or spec["hardware"] == "cpu" else None,
+            "gpu_name": None, **{f: features.get(f) for f in WORKLOAD_FEATURES},
+            "workload_source": source, "epochs": n, "epochs_source": n_source,
+        })
+    return pl.DataFrame(rows, schema_overrides={"gpu_name": pl.String, "device": pl.String,
+                                                "learning_rate": pl.Float64, "epochs": pl.Float64,
+                                                **{f: pl.Int64 for f in WORKLOAD_FEATURES}})
