@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,16 +14,6 @@ from energybench.worker.models import (
     CelebaNet, ConvHead, Pamap2Autoencoder, Pamap2Classifier, build_resnet18, count_parameters,
     model_characteristics,
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    """One intra-op thread: on a small shared CPU, OpenMP threads spinning under contention
-    make each step many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_pamap2_classifier_matches_the_paper_size() -> None:
