@@ -25,7 +25,8 @@ demo: install
 	$(EB) status $(RESULTS)
 	$(EB) collect $(RESULTS)
 	$(EB) figures $(RESULTS)
-	@echo "dataset: $(RESULTS)/dataset  tables: $(RESULTS)/tables  figures: $(RESULTS)/figures"
+	$(EB) report $(RESULTS)
+	@echo "dataset: $(RESULTS)/dataset  tables: $(RESULTS)/tables  figures: $(RESULTS)/figures  report: $(RESULTS)/report.md, $(RESULTS)/report.html"
 
 # As root, the suite starts the single-node dev SLURM cluster first (SLURM tests must run, not skip).
 test: install
@@ -42,6 +43,7 @@ figures: install
 	$(EB) figures $(RESULTS)
 
 bench: install
+	$(PY) -m pip install -q -e '.[test,bench]'
 	$(PY) -m energybench.bench
 
 clean:

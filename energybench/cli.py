@@ -6,7 +6,9 @@ commands that need them, so ``--help`` and ``status`` answer instantly.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -29,6 +31,13 @@ class _Group(click.Group):
         except EnergybenchError as exc:
             _err(f"energybench: error: {str(exc).splitlines()[0]}")
             sys.exit(exc.exit_code)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # A write outside energybench's atomic writers (e.g. collect's dataset) hit a full disk.
+            _err(f"energybench: error: {os.strerror(exc.errno)}"
+                 + (f" while writing {exc.filename}" if exc.filename else "") + "; free some space and retry")
+            sys.exit(1)
         except KeyboardInterrupt:
             _err("energybench: interrupted")
             sys.exit(130)
@@ -237,6 +246,102 @@ def figures_cmd(results: Path, run_id: str | None) -> None:
     layout = ResultsLayout(results)
     paths = draw_figures(layout.dataset_dir, layout.tables_dir, layout.figures_dir, run_id=run_id)
     click.echo(f"{len(paths)} figure files in {layout.figures_dir}")
+
+
+@cli.command("report")
+@click.argument("results", type=DIR)
+@click.option("--reference", type=DIR, default=None,
+              help="Folder of the study's published values (default: the repository's results/reference).")
+@click.option("--hardware", "pairs", multiple=True, metavar="PUBLISHED=MEASURED",
+              help="Compare measured hardware MEASURED with published PUBLISHED, e.g. h100=gpu-h100; repeatable.")
+def report_cmd(results: Path, reference: Path | None, pairs: tuple[str, ...]) -> None:
+    """Write RESULTS/report.md and report.html: every table and figure, side by side with the study."""
+    from .report import parse_pairs, write_report
+
+    md, page = write_report(results, reference, parse_pairs(pairs))
+    click.echo(f"report: {md} (open {page} in a browser)")
+
+
+@cli.group("estimate")
+def estimate_group() -> None:
+    """Estimate energy: from a few epochs (online) or before a run starts (offline)."""
+
+
+@estimate_group.command("fit")
+@click.argument("results", type=DIR)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Model file (default RESULTS/estimate/model.joblib).")
+@click.option("--method", type=click.Choice(["kernel-ridge", "linear", "svr"]), default="kernel-ridge",
+              show_default=True, help="Regressor.")
+def estimate_fit_cmd(results: Path, out: Path | None, method: str) -> None:
+    """Fit the offline estimators on the dataset of RESULTS (a results or dataset directory)."""
+    from .estimate.api import fit_dir, summary_lines
+
+    path, model = fit_dir(results, out, method)
+    for line in summary_lines(model):
+        click.echo(line)
+    click.echo(f"model: {path}; next: energybench estimate predict CONFIG --model {path}")
+
+
+@estimate_group.command("predict")
+@click.argument("config", type=EXISTING_FILE)
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Model file from `energybench estimate fit`.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Assume N epochs per run (default: the training data's mean for the setup).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write every run's prediction to this CSV file.")
+def estimate_predict_cmd(config: Path, model_path: Path, epochs: int | None, csv_path: Path | None) -> None:
+    """Predict the energy of every planned run of CONFIG and the grid's total, before submitting."""
+    from .estimate.api import predict_config
+
+    pred = predict_config(config, model_path, epochs)
+    click.echo(f"{'run_id':<16} {'paradigm':<20} {'hardware':<9} {'setup':>5} {'epochs':>7} "
+               f"{'power_w':>8} {'epoch_wh':>10} {'energy_wh':>11} {'power_based_wh':>15}")
+    for r in pred.runs.iter_rows(named=True):
+        click.echo(f"{r['run_id']:<16} {r['paradigm']:<20} {r['hardware']:<9} {r['setup']:>5} {r['epochs']:>7.1f} "
+                   f"{r['predicted_power_w']:>8.1f} {r['predicted_epoch_energy_wh']:>10.4g} "
+                   f"{r['energy_wh']:>11.4g} {r['energy_power_based_wh']:>15.4g}")
+    click.echo(f"total: {pred.runs.height} runs, {pred.total_energy_wh:.4g} Wh (epoch-energy-based), "
+               f"{pred.total_energy_power_based_wh:.4g} Wh (power-based)")
+    for note in pred.notes:
+        click.echo(f"note: {note}")
+    if csv_path is not None:
+        from .paths import atomic_path
+
+        with atomic_path(csv_path) as tmp:
+            pred.runs.write_csv(tmp)
+        click.echo(f"written: {csv_path}")
+
+
+@estimate_group.command("evaluate")
+@click.argument("results", type=DIR)
+@click.option("--stable-epoch", default="10", show_default=True, metavar="N|fluss",
+              help="First epoch of the online stable window, or 'fluss' to detect it per run.")
+@click.option("--window-epochs", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Epochs in the online stable window.")
+@click.option("--group-by", type=click.Choice(["setup", "batch_size", "hardware", "paradigm"]), default="setup",
+              show_default=True, help="What no two cross-validation folds share.")
+def estimate_evaluate_cmd(results: Path, stable_epoch: str, window_epochs: int, group_by: str) -> None:
+    """RMSE, MAE and MAPE of every estimator on held-out runs of RESULTS; table, figure, Markdown."""
+    from .errors import EstimateError
+    from .estimate.api import evaluate_dir
+    from .estimate.evaluate import Settings
+
+    if stable_epoch != "fluss" and not (stable_epoch.isdigit() and int(stable_epoch) >= 1):
+        raise EstimateError(f"--stable-epoch: {stable_epoch!r} is neither a positive epoch number nor 'fluss'")
+    settings = Settings(stable_epoch=stable_epoch if stable_epoch == "fluss" else int(stable_epoch),
+                        window_epochs=window_epochs, group_by=group_by)
+    ev, written = evaluate_dir(results, settings)
+    click.echo(f"{'method':<27} {'regressor':<12} {'scope':<18} {'n':>4} {'rmse_wh':>10} {'mae_wh':>10} "
+               f"{'mape_pct':>9} {'bias_pct':>9}  target")
+    for r in ev.table.iter_rows(named=True):
+        met = "" if r["target_met"] is None else (" met" if r["target_met"] else " NOT met")
+        click.echo(f"{r['method']:<27} {r['regressor']:<12} {r['scope']:<18} {r['n_runs']:>4} {r['rmse_wh']:>10.4g} "
+                   f"{r['mae_wh']:>10.4g} {r['mape_pct']:>9.3g} {r['bias_pct']:>9.3g}  {r['target'] or ''}{met}")
+    for note in ev.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"{len(written)} files written, the report section: {written[-1]}")
 
 
 def main() -> None:

@@ -27,14 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from .errors import ResultsError
-from .merge import MergedRun, latest_attempt, merge_run, runs_table
+from .merge import MergedRun, ShardLog, merge_run, read_epochs, runs_table, write_dataset_table
 from .paths import DatasetPaths, ResultsLayout, write_json
 from .progress import RunProgress
 from .schema import EPOCH_SCHEMA, RUN_SCHEMA, describe
-from .shards import write_table
 from .status import load_plan
 
 #: Runs merged at once: enough to keep two cores busy while one thread waits on the filesystem.
@@ -107,22 +104,26 @@ def collect(results_dir: Path, echo: Callable[[str], None] = print, warn: Callab
         shutil.rmtree(tmp, ignore_errors=True)
         out = DatasetPaths(tmp)
         try:
-            metas, epoch_frames = [], []
+            metas = []
             with RunProgress(len(specs), "collect", echo, tty=progress) as bar:
-                for merged in _merge_all(layout, specs, out, workers, bar):
-                    for q in merged.quarantined:
+
+                def tally(log: ShardLog) -> None:
+                    report.shards += log.shards
+                    for q in log.quarantined:
                         report.quarantined.append(q)
-                        warn(f"quarantined: {q['reason']}")
+                        bar.note(f"quarantined: {q['reason']}", warn)
+
+                epochs_log = ShardLog()
+                epochs = read_epochs([layout.run(s["run_id"]) for s in specs], epochs_log)
+                tally(epochs_log)
+                bar.advance(shards=epochs_log.shards, runs=0)
+                for merged in _merge_all(layout, specs, out, workers, bar):
+                    tally(merged)
                     metas.append(merged.meta)
-                    if merged.epochs is not None:
-                        epoch_frames.append(merged.epochs)
                     report.samples += merged.samples
-                    report.shards += merged.shards
-            epochs = latest_attempt(pl.concat(epoch_frames) if epoch_frames
-                                    else pl.from_arrow(EPOCH_SCHEMA.empty_table()))
             runs_t, epochs_t = runs_table(metas, epochs), epochs.to_arrow()
-            write_table(out.runs, runs_t, RUN_SCHEMA)
-            write_table(out.epochs, epochs_t, EPOCH_SCHEMA)
+            write_dataset_table(out.runs, runs_t, RUN_SCHEMA)
+            write_dataset_table(out.epochs, epochs_t, EPOCH_SCHEMA)
             out.samples_dir.mkdir(parents=True, exist_ok=True)
             write_json(out.schema, describe())
             write_json(tmp / "quarantine.json", report.quarantined)

@@ -37,6 +37,10 @@ class ResultsError(EnergybenchError):
     """The results directory is missing, foreign, or not writable."""
 
 
+class DiskFullError(ResultsError):
+    """A write into the results directory ran out of space (or quota); the file was left as it was."""
+
+
 class SubmitError(EnergybenchError):
     """Jobs could not be submitted or tracked."""
 

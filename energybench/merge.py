@@ -41,7 +41,6 @@ _VERSION_KEY, _VERSION = VERSION_KEY.decode(), str(SCHEMA_VERSION)
 EPOCH_STAT_COLUMNS = ("epochs", "threshold_epoch", "best_val_accuracy", "duration_s", "energy_j", "net_energy_j")
 RUN_META_SCHEMA = pa.schema([f for f in RUN_SCHEMA if f.name not in EPOCH_STAT_COLUMNS]
                             + [pa.field("threshold_frac", pa.float64())])
-_STRING_COLUMNS = [f.name for f in SAMPLE_SCHEMA if f.type == pa.string()]
 
 
 @lru_cache(maxsize=None)
@@ -50,21 +49,46 @@ def _polars_schema(schema: pa.Schema) -> pl.Schema:
 
 
 @dataclass
-class MergedRun:
-    """One run, merged: its metadata row, its epochs (every attempt), what was read and written."""
+class ShardLog:
+    """How many shards were read, and the ones quarantined with their one-line reason."""
 
-    meta: dict[str, Any]
-    epochs: pl.DataFrame | None = None
     shards: int = 0
-    samples: int = 0
     quarantined: list[dict[str, str]] = field(default_factory=list)
 
 
-def _current_version(path: Path) -> bool:
+@dataclass
+class MergedRun(ShardLog):
+    """One run, merged: its ``runs.parquet`` metadata and how many samples it kept."""
+
+    meta: dict[str, Any] = field(default_factory=dict)
+    samples: int = 0
+
+
+@lru_cache(maxsize=None)
+def _written_schema(schema: pa.Schema) -> str | None:
+    """The ``ARROW:schema`` footer entry a file written by :func:`energybench.shards.write_table` carries."""
+    buf = pa.BufferOutputStream()
+    pq.write_table(schema.empty_table().replace_schema_metadata(with_version(schema).metadata), buf)
+    raw = (pq.read_metadata(pa.BufferReader(buf.getvalue())).metadata or {}).get(b"ARROW:schema")
+    return raw.decode() if raw else None
+
+
+def _footer(path: Path) -> dict[str, str] | None:
+    """The file's key-value metadata, or None when it has no readable footer."""
     try:
-        return pl.read_parquet_metadata(path).get(_VERSION_KEY) == _VERSION
+        return pl.read_parquet_metadata(path)
     except Exception:  # noqa: BLE001 - read_shard names the problem
-        return False
+        return None
+
+
+def _current(path: Path) -> bool:
+    return (_footer(path) or {}).get(_VERSION_KEY) == _VERSION
+
+
+def _exact(path: Path, schema: pa.Schema) -> bool:
+    """True when the file carries exactly the contract's schema (so it can serve in the dataset as is)."""
+    footer = _footer(path) or {}
+    return footer.get(_VERSION_KEY) == _VERSION and footer.get("ARROW:schema") == _written_schema(schema)
 
 
 def _read(paths: list[Path], schema: pa.Schema) -> pl.DataFrame | None:
@@ -76,24 +100,22 @@ def _read(paths: list[Path], schema: pa.Schema) -> pl.DataFrame | None:
     return frame if frame.schema == _polars_schema(schema) else None
 
 
-def read_shards(paths: list[Path], schema: pa.Schema, merged: MergedRun) -> pl.DataFrame | None:
-    """The shards of ``paths`` that can be trusted, concatenated in order (None if none).
+def read_shards(paths: list[Path], schema: pa.Schema, log: ShardLog) -> pl.DataFrame | None:
+    """The shards of ``paths`` that can be trusted, concatenated (None if none); the others go to ``log``.
 
-    The others are added to ``merged.quarantined`` with their reason.
+    Rows keep the order of ``paths`` unless some shard needed reading on its own.
     """
-    merged.shards += len(paths)
-    if not paths:
-        return None
-    if all(_current_version(p) for p in paths) and (frame := _read(paths, schema)) is not None:
-        return frame
-    frames = []
-    for path in paths:
-        frame = _read([path], schema) if _current_version(path) else None
+    log.shards += len(paths)
+    current = [p for p in paths if _current(p)]
+    batch = _read(current, schema) if current else None
+    frames = [batch] if batch is not None else []
+    for path in paths if batch is None else [p for p in paths if p not in set(current)]:
+        frame = _read([path], schema) if batch is None and path in current else None
         if frame is None:
             try:
                 frame = pl.from_arrow(read_shard(path, schema))  # type: ignore[assignment]
             except ShardError as exc:
-                merged.quarantined.append({"path": str(path), "reason": str(exc)})
+                log.quarantined.append({"path": str(path), "reason": str(exc)})
                 continue
         frames.append(frame)
     return pl.concat(frames, how="vertical") if frames else None
@@ -114,14 +136,6 @@ def dedup_samples(samples: pl.DataFrame) -> pl.DataFrame:
     return samples.filter(~repeated.fill_null(False))
 
 
-def _exact_file(path: Path, schema: pa.Schema) -> bool:
-    """True when the file's own schema is the contract's, so the file can serve as the dataset's as is."""
-    try:
-        return pq.read_metadata(path).schema.to_arrow_schema().remove_metadata().equals(schema)
-    except Exception:  # noqa: BLE001 - then it is written afresh
-        return False
-
-
 def _link_or_copy(src: Path, dst: Path) -> None:
     try:
         os.link(src, dst)
@@ -129,11 +143,16 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def _write_samples(path: Path, samples: pl.DataFrame) -> None:
-    """Samples in the contract's types, zstd; dictionary-encoded strings only (floats do not repeat)."""
-    table = samples.to_arrow().select(SAMPLE_SCHEMA.names).cast(SAMPLE_SCHEMA)
-    pq.write_table(table.replace_schema_metadata(with_version(SAMPLE_SCHEMA).metadata), path,
-                   compression="zstd", use_dictionary=_STRING_COLUMNS)
+def write_dataset_table(path: Path, table: pa.Table, schema: pa.Schema) -> None:
+    """A dataset file in the contract's types with the schema version, zstd, dictionary-encoded strings only.
+
+    (Dictionaries of measured floats never pay off and cost most of the writing time.) Written in place:
+    the dataset directory is built aside and swapped in whole.
+    """
+    table = table.select(schema.names).cast(schema).replace_schema_metadata(with_version(schema).metadata)
+    strings = [f.name for f in schema if f.type == pa.string()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path, compression="zstd", use_dictionary=strings)
 
 
 def run_meta(spec: dict[str, Any], run: RunPaths, state: str, reason: str | None) -> dict[str, Any]:
@@ -152,27 +171,34 @@ def run_meta(spec: dict[str, Any], run: RunPaths, state: str, reason: str | None
         "host": started.get("host"),
         "data_synthetic": bool(rec.get("data_synthetic", False)),
         **{k: rec.get(k) for k in ("params_total", "params_trainable", "buffers_bytes",
-                                   "model_size_bytes", "macs_per_sample")},
+                                   "model_size_bytes", "macs_per_sample", "n_train_samples",
+                                   "n_val_samples", "input_size")},
+        "gpu_name": rec.get("provenance", {}).get("gpu_name"),
         "threshold_frac": spec["early_stopping"]["threshold"],
     }
 
 
 def merge_run(spec: dict[str, Any], run: RunPaths, now: float, samples_out: Path) -> MergedRun:
-    """Merge one run: its epochs kept in memory, its samples written to ``samples_out`` (one file, or none)."""
+    """Merge one run: its metadata, and its samples written to ``samples_out`` (one file, or none)."""
     state = run_state(spec, run, now)
     merged = MergedRun(meta=run_meta(spec, run, state.state, state.reason))
-    merged.epochs = read_shards(run.epoch_shards(), EPOCH_SCHEMA, merged)
     files = run.sample_files()
     samples = read_shards(files, SAMPLE_SCHEMA, merged)
     if samples is not None and samples.height:
         samples_out.parent.mkdir(parents=True, exist_ok=True)
-        if len(files) == 1 and not merged.quarantined and in_order(samples) and _exact_file(files[0], SAMPLE_SCHEMA):
+        if len(files) == 1 and not merged.quarantined and in_order(samples) and _exact(files[0], SAMPLE_SCHEMA):
             _link_or_copy(files[0], samples_out)
         else:
             samples = dedup_samples(samples)
-            _write_samples(samples_out, samples)
+            write_dataset_table(samples_out, samples.to_arrow(), SAMPLE_SCHEMA)
         merged.samples = samples.height
     return merged
+
+
+def read_epochs(runs: list[RunPaths], log: ShardLog) -> pl.DataFrame:
+    """Every epoch shard of ``runs``, decoded together (they are small), one row per run and epoch."""
+    epochs = read_shards([p for run in runs for p in run.epoch_shards()], EPOCH_SCHEMA, log)
+    return latest_attempt(epochs if epochs is not None else pl.from_arrow(EPOCH_SCHEMA.empty_table()))
 
 
 def latest_attempt(epochs: pl.DataFrame) -> pl.DataFrame:

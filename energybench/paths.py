@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -31,20 +32,59 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import DiskFullError
+
+
+_NO_SPACE = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded"}
+
+
+def _no_space(exc: BaseException, directory: Path) -> str | None:
+    """Why ``exc`` means the filesystem is full ("No space left on device", ...), or None.
+
+    Python and pyarrow raise ``OSError(ENOSPC)``; torch.save raises a RuntimeError
+    that wraps it (a file object) or nothing at all (a path): then a filesystem
+    with no block left decides. Call it before the partial file is removed.
+    """
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and cur.errno in _NO_SPACE:
+            return _NO_SPACE[cur.errno]
+        cur = cur.__cause__ or cur.__context__
+    if isinstance(exc, (OSError, RuntimeError)):
+        try:
+            if os.statvfs(directory).f_bavail == 0:
+                return _NO_SPACE[errno.ENOSPC]
+        except OSError:
+            pass
+    return None
+
 
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it over ``target`` on success.
 
-    A reader never sees a half-written file; on error the temporary is removed.
+    A reader never sees a half-written file; on error the temporary is removed
+    and ``target`` keeps its previous content. A full filesystem raises
+    :class:`~energybench.errors.DiskFullError` naming ``target`` (one line).
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        if (why := _no_space(exc, target.parent)) is not None:
+            raise DiskFullError(f"{why} while writing {target}") from None
+        raise
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, target)
+    except Exception as exc:
+        if (why := _no_space(exc, target.parent)) is not None:
+            raise DiskFullError(f"{why} while writing {target}") from exc
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

@@ -28,7 +28,7 @@ def prefetch(config: Path, echo: Callable[[str], None] = print) -> None:
     from .submit import check_data
 
     exp = load_config(config)
-    for ds, synthetic in check_data(exp).items():
+    for ds, synthetic in check_data(exp, config).items():
         section = getattr(exp.data, ds)
         echo(f"data {ds}: {section.path} ({'generated synthetic data' if synthetic else 'present'})")
     celeba = exp.data.celeba if "celeba" in exp.datasets else None

@@ -40,16 +40,26 @@ class RunProgress:
             self._task = self._bar.add_task(self.label, total=self.total, shards=0, samples=0)
         return self
 
-    def advance(self, shards: int = 0, samples: int = 0) -> None:
-        """One more run done, having read ``shards`` files and kept ``samples`` readings."""
-        self.runs += 1
+    def advance(self, shards: int = 0, samples: int = 0, runs: int = 1) -> None:
+        """``runs`` more runs done (default one), having read ``shards`` files and kept ``samples`` readings."""
+        self.runs += runs
         self.shards += shards
         self.samples += samples
         if self._bar is not None:
-            self._bar.update(self._task, advance=1, shards=self.shards, samples=self.samples)
-        elif self.runs % self.every == 0 or self.runs == self.total:
+            self._bar.update(self._task, advance=runs, shards=self.shards, samples=self.samples)
+        elif runs and (self.runs % self.every == 0 or self.runs == self.total):
             self.echo(f"{self.label}: {self.runs}/{self.total} runs read "
                       f"({self.shards:,} shards, {self.samples:,} samples)")
+
+    def note(self, message: str, fallback: Callable[[str], None]) -> None:
+        """Show ``message`` on its own line above the live bar, else hand it to ``fallback``.
+
+        (Writing to stderr directly while the bar is live would land in the middle of its line.)
+        """
+        if self._bar is not None:
+            self._bar.console.print(message, markup=False, highlight=False, soft_wrap=True)
+        else:
+            fallback(message)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:

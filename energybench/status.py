@@ -3,13 +3,15 @@
 No torch here, and at most one (cached) scheduler query: ``status`` must
 answer instantly on a login node. States: PENDING, RUNNING, COMPLETED, FAILED,
 CANCELLED, TIMEOUT, LOST (no heartbeat for ``lost_after_s`` and no scheduler
-record). The worker's ``done.json`` always wins; a queued or running job
-wins over markers of an earlier submission; a job that ended without the
-worker saying why is reported with SLURM's state.
+record, or SLURM says the run's node failed). The worker's ``done.json``
+always wins; a queued or running job wins over markers of an earlier
+submission; a job that ended without the worker saying why is reported with
+SLURM's state and exit (e.g. "killed by signal 9").
 """
 
 from __future__ import annotations
 
+import signal
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
@@ -86,7 +88,26 @@ def run_state(spec: dict[str, Any], run: RunPaths, now: float,
 
 _RUNNING_LIKE = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING", "CONFIGURING"}
 _SCHED_TERMINAL = {"CANCELLED": "CANCELLED", "TIMEOUT": "TIMEOUT", "PREEMPTED": "CANCELLED",
-                   "DEADLINE": "TIMEOUT"}
+                   "DEADLINE": "TIMEOUT", "NODE_FAIL": "LOST", "BOOT_FAIL": "LOST"}
+#: How SLURM's terminal states read in a reason.
+_SCHED_WHY = {"NODE_FAIL": "its node failed (SLURM NODE_FAIL)",
+              "BOOT_FAIL": "its node failed to boot (SLURM BOOT_FAIL)"}
+
+
+def _ended(record: "JobRecord") -> str:
+    """Why a task ended, from SLURM's record: its state and exit code (``exit:signal``) in words."""
+    detail = _SCHED_WHY.get(record.state, f"SLURM {record.state}")
+    code = record.exit_code or "0:0"
+    _, _, signal_s = code.partition(":")
+    if signal_s.isdigit() and int(signal_s) and record.state == "FAILED":
+        try:
+            name = f" ({signal.Signals(int(signal_s)).name})"
+        except ValueError:
+            name = ""
+        detail += f": killed by signal {signal_s}{name}"
+    elif code != "0:0":
+        detail += f" (exit {code})"
+    return detail
 
 
 def _join(m: RunState, run: RunPaths, now: float, lost_after_s: float, job: "JobRef",
@@ -104,18 +125,20 @@ def _join(m: RunState, run: RunPaths, now: float, lost_after_s: float, job: "Job
         if record.state in _RUNNING_LIKE:
             return replace(m, state="RUNNING", reason=None)
         why = f"requeued after attempt {m.attempt}" if this_job_started else None
+        if why and record.previous_state in _SCHED_WHY:  # SLURM requeued it after a node failure
+            why = f"{_SCHED_WHY[record.previous_state]} during attempt {m.attempt}; requeued by SLURM"
         if record.reason and record.reason not in ("Priority", "Resources"):
             why = (f"{why}; " if why else "") + f"waiting: {record.reason}"
         return replace(m, state="PENDING", reason=why)
     if fresh_failure:
         return m  # the worker said why (FAILED or TIMEOUT, with its reason)
     if record is not None:
-        detail = f"SLURM {record.state}" + (f" (exit {record.exit_code})"
-                                            if record.exit_code not in (None, "0:0") else "")
+        detail = _ended(record)
         if record.state == "COMPLETED":
             detail = "the job ended without the worker's done marker"
-        return replace(m, state=_SCHED_TERMINAL.get(record.state, "FAILED"),
-                       reason=f"{detail}; job {job.job_id}")
+        state = _SCHED_TERMINAL.get(record.state, "FAILED")
+        hint = "; submit again to resume" if state in ("FAILED", "LOST") and this_job_started else ""
+        return replace(m, state=state, reason=f"{detail}; job {job.job_id}{hint}")
     if this_job_started:
         age = m.heartbeat_age_s or 0.0
         if age > lost_after_s:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Experiment, load_config, override_executor
-from .errors import ResultsError, SubmitError
+from .errors import DataError, ResultsError, SubmitError
 from .paths import ResultsLayout, read_json, write_json
 from .plan import RunSpec, plan, stable_hash
 from .status import RunState, current_states, run_states
@@ -68,20 +68,38 @@ def prepare(config: Path, results: Path | None, executor: str | None, profile: P
     return Prepared(exp, specs, layout, fp)
 
 
-def check_data(exp: Experiment) -> dict[str, bool]:
-    """Check (and, for ``generate: true``, create) every dataset the plan uses."""
+def _named(source: Path | None, field: str, exc: DataError) -> DataError:
+    """``exc`` prefixed with the config file and the field it is about."""
+    return DataError(f"{source}: {field}: {exc}" if source is not None else str(exc))
+
+
+def check_data(exp: Experiment, source: Path | None = None) -> dict[str, bool]:
+    """Check (and, for ``generate: true``, create) every dataset the plan uses.
+
+    ``source`` (the config file) and the field are named in errors.
+    """
     from .worker.data import ensure_data
 
-    return {ds: ensure_data(ds, getattr(exp.data, ds).model_dump(mode="json")) for ds in exp.datasets}
+    out = {}
+    for ds in exp.datasets:
+        try:
+            out[ds] = ensure_data(ds, getattr(exp.data, ds).model_dump(mode="json"))
+        except DataError as exc:
+            raise _named(source, f"data.{ds}.path", exc) from None
+    return out
 
 
-def check_inputs(exp: Experiment) -> None:
-    """Every input a run reads, checked on the login node: the datasets and the weights."""
-    check_data(exp)
+def check_inputs(exp: Experiment, source: Path | None = None) -> None:
+    """Every input a run reads, checked on the login node: the weights (cheap) first, then the
+    datasets (which ``generate: true`` may have to write)."""
     if "celeba" in exp.datasets and exp.data.celeba is not None and exp.data.celeba.weights != "none":
         from .prefetch import check_weights
 
-        check_weights(exp.data.celeba.weights)
+        try:
+            check_weights(exp.data.celeba.weights)
+        except DataError as exc:
+            raise _named(source, "data.celeba.weights", exc) from None
+    check_data(exp, source)
 
 
 def write_layout(p: Prepared, config: Path) -> None:
@@ -139,7 +157,7 @@ def submit(config: Path, results: Path | None = None, executor: str | None = Non
         return p
     if kind == "slurm":
         return _submit_slurm(p, config, force, echo)
-    check_inputs(p.experiment)
+    check_inputs(p.experiment, config)
     write_layout(p, config)
     todo = runs_to_submit(p, force)
     echo(f"{p.experiment.name}: {len(p.specs)} planned runs, {len(todo)} to run, "
@@ -157,7 +175,7 @@ def _submit_slurm(p: Prepared, config: Path, force: bool, echo: Callable[[str], 
     from .executors.slurm import preflight, run_slurm, submission_lock
 
     target = preflight(p.experiment)
-    check_inputs(p.experiment)
+    check_inputs(p.experiment, config)
     write_layout(p, config)
     with submission_lock(p.layout):
         states, _ = current_states(p.layout, max_age_s=0, required=True)

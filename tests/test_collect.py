@@ -2,14 +2,20 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing as mp
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
+import pyarrow.dataset  # noqa: F401 - pa.dataset
 import pyarrow.parquet as pq
 import pytest
 
 from energybench.collect import collect, recompute_tables
-from energybench.paths import DatasetPaths, read_json
+from energybench.paths import DatasetPaths, read_json, write_json
+from energybench.schema import SAMPLE_SCHEMA
+from energybench.shards import SampleShardWriter, write_table
 
 from .fabricate import fake_run, make_results
 
@@ -135,3 +141,151 @@ def test_tables_from_a_dataset_dir_alone(tmp_path: Path) -> None:
     paths = recompute_tables(moved, tmp_path / "out")
     assert any(p.name == "total_energy.parquet" for p in paths)
     assert all(p.parent == tmp_path / "out" for p in paths)
+
+
+def _samples(layout, run_id: str) -> pa.Table:
+    ds_dir = DatasetPaths(layout.dataset_dir).samples_dir
+    return pa.dataset.dataset(ds_dir, partitioning="hive").to_table(filter=pa.compute.field("run_id") == run_id)
+
+
+def test_run_directory_not_in_the_plan_is_reported_in_one_line(tmp_path: Path) -> None:
+    layout, specs = make_results(tmp_path)
+    for s in specs:
+        fake_run(layout, s)
+    stray = layout.runs_dir / "0123456789abcdef"
+    (stray / "samples").mkdir(parents=True)
+    (layout.runs_dir / "empty-stray").mkdir()
+    fake_run(layout, specs[0])  # shards are valid, but the directory name is not a planned run
+    for p in layout.run(specs[0].run_id).dir.glob("*.parquet"):
+        (stray / p.name).write_bytes(p.read_bytes())
+    warnings: list[str] = []
+    rep = collect(layout.root, echo=_quiet, warn=warnings.append)
+    assert rep.unplanned == ["0123456789abcdef", "empty-stray"] and rep.runs == len(specs)
+    assert len(warnings) == 1 and "\n" not in warnings[0]
+    assert "2 run directories not in plan.json" in warnings[0] and "0123456789abcdef" in warnings[0]
+    runs = pq.read_table(DatasetPaths(layout.dataset_dir).runs).column("run_id").to_pylist()
+    assert sorted(runs) == sorted(s.run_id for s in specs)
+
+
+def test_samples_shard_of_another_schema_version_is_quarantined(tmp_path: Path) -> None:
+    layout, specs = make_results(tmp_path)
+    for s in specs:
+        fake_run(layout, s)
+    run = layout.run(specs[0].run_id)
+    fake_run(layout, specs[0], attempt=2, first_epoch=4, t0=1_700_000_100.0)  # a second, valid part
+    victim = run.sample_parts(1)[0]
+    t = pq.read_table(victim)
+    pq.write_table(t.replace_schema_metadata({b"energybench.schema_version": b"2"}), victim)
+    warnings: list[str] = []
+    rep = collect(layout.root, echo=_quiet, warn=warnings.append)
+    assert [q["path"] for q in rep.quarantined] == [str(victim)]
+    assert "schema version 2" in warnings[0] and "reads 1" in warnings[0]
+    kept = _samples(layout, specs[0].run_id)
+    assert kept.num_rows == 9 and set(kept.column("attempt").to_pylist()) == {2}  # the other attempt's part
+    assert _samples(layout, specs[1].run_id).num_rows == 9
+
+
+def test_empty_run_directories(tmp_path: Path) -> None:
+    layout, specs = make_results(tmp_path)
+    fake_run(layout, specs[1])
+    for p in layout.run(specs[0].run_id).dir.iterdir():  # planned, directory there, nothing in it
+        p.unlink()
+    (layout.run(specs[0].run_id).dir / "samples").mkdir()
+    rep = collect(layout.root, echo=_quiet, warn=_quiet)
+    runs = {r["run_id"]: r for r in pq.read_table(DatasetPaths(layout.dataset_dir).runs).to_pylist()}
+    assert rep.quarantined == [] and rep.unplanned == []
+    assert runs[specs[0].run_id]["status"] == "PENDING" and runs[specs[0].run_id]["epochs"] == 0
+    assert runs[specs[1].run_id]["epochs"] == 3
+
+
+def test_torn_compaction_and_resume_give_each_sample_once_in_order(tmp_path: Path) -> None:
+    layout, specs = make_results(tmp_path)
+    s = specs[0]
+    run = layout.run(s.run_id)
+    fake_run(layout, s, epochs=2, attempt=1, done=False)
+    fake_run(layout, s, epochs=2, attempt=2, first_epoch=2, t0=1_700_000_000.0 + 3600)
+    parts = run.sample_parts(2)
+    SampleShardWriter(run, 2).compact()  # the segment ...
+    for p in parts:  # ... and its parts again: a crash between writing it and removing them
+        write_table(p, pq.read_table(run.sample_files()[-1]), SAMPLE_SCHEMA)
+    collect(layout.root, echo=_quiet, warn=_quiet)
+    got = _samples(layout, s.run_id)
+    pairs = list(zip(got.column("attempt").to_pylist(), got.column("time_s").to_pylist()))
+    assert pairs == sorted(set(pairs)) and len(pairs) == 12
+
+
+def test_a_run_in_one_clean_shard_enters_the_dataset_as_that_file(tmp_path: Path) -> None:
+    layout, specs = make_results(tmp_path)
+    fake_run(layout, specs[0])
+    collect(layout.root, echo=_quiet, warn=_quiet)
+    (shard,) = layout.run(specs[0].run_id).sample_files()
+    (copy,) = DatasetPaths(layout.dataset_dir).samples_dir.rglob(f"{specs[0].run_id}.parquet")
+    assert copy.read_bytes() == shard.read_bytes()
+    assert copy.parent.name == "dataset=pamap2" and copy.parent.parent.name == "hardware=cpu"
+
+
+def test_every_runs_column_is_filled_from_record_markers_or_epochs() -> None:
+    from energybench.merge import EPOCH_STAT_COLUMNS, RUN_META_SCHEMA
+    from energybench.schema import RUN_SCHEMA
+
+    assert set(RUN_META_SCHEMA.names) - {"threshold_frac"} | set(EPOCH_STAT_COLUMNS) == set(RUN_SCHEMA.names)
+
+
+def test_collect_fills_model_characteristics_from_the_record(tmp_path: Path) -> None:
+    from energybench.merge import RUN_META_SCHEMA, run_meta
+
+    layout, specs = make_results(tmp_path)
+    fake_run(layout, specs[0])
+    record = read_json(layout.run(specs[0].run_id).record)
+    write_json(layout.run(specs[0].run_id).record, {**record, "input_size": 7168, "provenance": {"gpu_name": "X"}})
+    meta = run_meta(specs[0].to_dict(), layout.run(specs[0].run_id), "COMPLETED", None)
+    assert set(meta) == set(RUN_META_SCHEMA.names)  # a column added to the schema must be filled here
+    collect(layout.root, echo=_quiet, warn=_quiet)
+    row = next(r for r in pq.read_table(DatasetPaths(layout.dataset_dir).runs).to_pylist()
+               if r["run_id"] == specs[0].run_id)
+    assert (row["input_size"], row["gpu_name"], row["params_total"]) == (7168, "X", 10)
+
+
+def test_progress_on_a_pipe_is_plain_lines(tmp_path: Path) -> None:
+    layout, specs = make_results(tmp_path, repeats=3)
+    for s in specs:
+        fake_run(layout, s)
+    r = subprocess.run([sys.executable, "-c", "from energybench.cli import main; main()", "collect", str(layout.root)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert f"collect: {len(specs)}/{len(specs)} runs read" in r.stdout
+    assert "\x1b" not in r.stdout + r.stderr and "\r" not in r.stdout + r.stderr
+
+
+def test_progress_bar_forced_on_a_non_terminal_still_collects(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    layout, specs = make_results(tmp_path)
+    for s in specs:
+        fake_run(layout, s)
+    layout.run(specs[0].run_id).epochs(1).write_bytes(b"PAR1 not parquet")
+    lines: list[str] = []
+    rep = collect(layout.root, echo=lines.append, warn=lines.append, progress=True)
+    err = capsys.readouterr().err
+    assert rep.runs == len(specs) and len(rep.quarantined) == 1
+    assert lines == []  # the bar replaced the periodic lines; the warning went above the bar
+    assert "quarantined:" in err and f"{len(specs)}/{len(specs)}" in err
+
+
+def test_runs_progress_lines_every_n_runs() -> None:
+    from energybench.progress import RunProgress
+
+    lines: list[str] = []
+    with RunProgress(5, "collect", lines.append, tty=False, every=2) as bar:
+        for _ in range(5):
+            bar.advance(shards=2, samples=10)
+        bar.note("a warning", lines.append)
+    assert lines == ["collect: 2/5 runs read (4 shards, 20 samples)", "collect: 4/5 runs read (8 shards, 40 samples)",
+                     "collect: 5/5 runs read (10 shards, 50 samples)", "a warning"]
+
+
+def test_bench_generator_and_collect_at_a_tiny_size() -> None:
+    from energybench.bench.collect_bench import collect_bench
+
+    r = collect_bench(runs=10, total_samples=10_000, repeats=1, baseline=False)
+    gen = r["generated"]
+    assert gen.runs == 10 and gen.shards > 10 and r["collected_samples"] == gen.samples
+    assert r["collect_s"] > 0 and r["collect_rss_bytes"] > 10 * 1024**2 and r["baseline_s"] is None

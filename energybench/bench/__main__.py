@@ -9,6 +9,7 @@ import time
 BENCHMARKS = {
     "sampler": "energybench.bench.sampler_overhead",
     "worker": "energybench.bench.worker_overhead",
+    "collect": "energybench.bench.collect_bench",
 }
 
 

@@ -15,7 +15,7 @@ from .evaluate import Evaluation, Settings, evaluate, figure, markdown
 from .features import derive, run_features, with_gpu
 from .source import open_source, utilisation
 
-EVALUATION_TABLE, PREDICTIONS_TABLE = "estimate_evaluation", "estimate_predictions"
+EVALUATION_TABLE, PREDICTIONS_TABLE = "estimate_evaluation", "predictions"
 EVALUATION_FIGURE = "estimate_predicted_vs_actual"
 
 
@@ -105,8 +105,10 @@ def evaluate_dir(path: Path, settings: Settings = Settings()) -> tuple[Evaluatio
     ev = evaluate(src.runs, src.epochs, src.specs, util, settings)
     layout = _layout_of(src.dataset_dir, src.layout)
     written = []
-    for name, table in ((EVALUATION_TABLE, ev.table), (PREDICTIONS_TABLE, ev.predictions)):
-        csv_path, parquet_path = table_paths(layout.tables_dir, name)
+    # The table joins the report (it lists DIR/tables); the per-run predictions stay beside the model.
+    for folder, name, table in ((layout.tables_dir, EVALUATION_TABLE, ev.table),
+                                (layout.estimate_dir, PREDICTIONS_TABLE, ev.predictions)):
+        csv_path, parquet_path = table_paths(folder, name)
         with atomic_path(csv_path) as tmp:
             table.write_csv(tmp)
         with atomic_path(parquet_path) as tmp:

@@ -2,7 +2,7 @@
 
 After the stable window (``early_stopping.stable_epoch`` and
 ``window_epochs``), while a run has not yet reached the accuracy threshold,
-its energy to reach the threshold is forecast (:func:`.online.forecast`:
+its energy to reach the threshold is forecast (:func:`.forecast.forecast`:
 energy so far + the stable per-epoch energy x the epochs the learning curve
 still needs, or to ``max_epochs`` if the curve never gets there). The run
 stops, with stop reason ``energy_budget``, when that forecast exceeds
@@ -28,7 +28,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from ..paths import RunPaths, read_json
-from . import online
+from . import forecast, online
 
 STOP_REASON = "energy_budget"
 J_PER_WH = 3600.0
@@ -76,7 +76,7 @@ def check(energy_j: list[float], val_accuracy: list[float | None], early_stoppin
     limits = [v for v in (budget_j, factor * family_best_j if factor and family_best_j else None) if v]
     if not limits:
         return None
-    fc = online.forecast(energy_j, val_accuracy, threshold=es["threshold"],
+    fc = forecast.forecast(energy_j, val_accuracy, threshold=es["threshold"],
                          patience_epochs=es["patience_epochs"], max_epochs=es["max_epochs"],
                          min_delta=es.get("min_delta", 0.0), stable_epoch=k, window_epochs=w)
     if fc is None:

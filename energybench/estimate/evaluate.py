@@ -31,7 +31,7 @@ import numpy as np
 import polars as pl
 
 from ..tables import J_PER_WH
-from . import baselines, offline, online
+from . import baselines, forecast, offline, online
 from .features import FeatureFrame, run_features
 
 if TYPE_CHECKING:
@@ -65,6 +65,7 @@ class Settings:
     window_epochs: int = online.WINDOW_EPOCHS
     min_epochs: int = 20  # the online target's scope: runs of at least this many epochs
     regressors: tuple[str, ...] = offline.METHODS
+    group_by: str = GROUP_KEY  # what no two folds share: setup, or batch_size, hardware, paradigm
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def online_rows(frame: pl.DataFrame, epochs: pl.DataFrame, specs: dict[str, dict
         if spec is None or ep.height <= first or ep["val_accuracy"].null_count() == ep.height:
             continue
         es = spec["early_stopping"]
-        fc = online.forecast(energy[:first], ep["val_accuracy"].to_list()[:first], threshold=es["threshold"],
+        fc = forecast.forecast(energy[:first], ep["val_accuracy"].to_list()[:first], threshold=es["threshold"],
                              patience_epochs=es["patience_epochs"], max_epochs=es["max_epochs"],
                              min_delta=es.get("min_delta", 0.0), stable_epoch=k,
                              window_epochs=settings.window_epochs)
@@ -137,15 +138,17 @@ def online_rows(frame: pl.DataFrame, epochs: pl.DataFrame, specs: dict[str, dict
     return rows
 
 
-def offline_rows(ff: FeatureFrame, regressors: Sequence[str]) -> tuple[list[dict[str, Any]], list[str]]:
-    """Offline estimates of every run, each from a model fitted without the run's setup."""
+def offline_rows(ff: FeatureFrame, regressors: Sequence[str],
+                 group_by: str = GROUP_KEY) -> tuple[list[dict[str, Any]], list[str]]:
+    """Offline estimates of every run, each from a model fitted without the run's group (its setup)."""
     from sklearn.model_selection import GroupKFold
 
     frame = ff.frame
-    groups = frame[GROUP_KEY].to_numpy()
+    groups = frame[group_by].to_numpy()
     n_groups = len(np.unique(groups))
     if n_groups < 2:
-        return [], [f"offline estimators not evaluated: the runs have {n_groups} setup(s), a held-out fold needs 2"]
+        return [], [f"offline estimators not evaluated: the runs have {n_groups} {group_by} value(s), "
+                    "a held-out fold needs 2"]
     x = ff.matrix()
     rows: list[dict[str, Any]] = []
     folds = GroupKFold(n_splits=min(offline.MAX_FOLDS, n_groups))
@@ -229,7 +232,7 @@ def evaluate(runs: pl.DataFrame, epochs: pl.DataFrame, specs: dict[str, dict[str
     if not online_part:
         notes.append(f"online estimators not evaluated: no run has the {settings.window_epochs}-epoch window "
                      f"from epoch {settings.stable_epoch} (try --stable-epoch / --window-epochs)")
-    offline_part, offline_notes = offline_rows(ff, settings.regressors)
+    offline_part, offline_notes = offline_rows(ff, settings.regressors, settings.group_by)
     notes += offline_notes
     predictions = pl.DataFrame(rows + online_part + offline_part, schema=PREDICTIONS).sort("method", "regressor", "run_id")
     if not util:
@@ -283,7 +286,8 @@ def markdown(ev: Evaluation, settings: Settings, figure_path: str | None) -> str
 
     lines = ["## Energy estimation", "",
              f"Stable window: {settings.window_epochs} epochs from epoch {settings.stable_epoch}; offline "
-             f"estimators cross-validated by {GROUP_KEY} (no setup in its own training folds). Energies in Wh.", "",
+             f"estimators cross-validated by {settings.group_by} (no {settings.group_by} in its own training "
+             "folds). Energies in Wh.", "",
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in ev.table.iter_rows(named=True):
         lines.append("| " + " | ".join(cell(row[c]) for c in cols) + " |")

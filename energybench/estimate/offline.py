@@ -59,20 +59,23 @@ def _pipeline(method: str) -> Any:
 def fit_regressor(x: np.ndarray, y: np.ndarray, groups: np.ndarray, method: str) -> tuple[Any, dict[str, Any]]:
     """One target's regressor, hyperparameters by grouped CV; returns (fitted model, CV summary)."""
     from sklearn.model_selection import GridSearchCV, GroupKFold
+    from threadpoolctl import threadpool_limits
 
     if method not in METHODS:
         raise EstimateError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
     n_groups = len(np.unique(groups))
     grid = GRIDS[method]
-    if not grid or n_groups < 2:
-        model = _pipeline(method).fit(x, y)
-        return model, {"params": {}, "cv_rmse": None, "folds": 0}
-    folds = min(MAX_FOLDS, n_groups)
-    search = GridSearchCV(_pipeline(method), grid, cv=GroupKFold(n_splits=folds),
-                          scoring="neg_root_mean_squared_error", n_jobs=1, error_score="raise")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=UserWarning)
-        search.fit(x, y, groups=groups)
+    # Problems are small (runs, not samples): BLAS threads would only contend for the cores.
+    with threadpool_limits(limits=1):
+        if not grid or n_groups < 2:
+            model = _pipeline(method).fit(x, y)
+            return model, {"params": {}, "cv_rmse": None, "folds": 0}
+        folds = min(MAX_FOLDS, n_groups)
+        search = GridSearchCV(_pipeline(method), grid, cv=GroupKFold(n_splits=folds),
+                              scoring="neg_root_mean_squared_error", n_jobs=1, error_score="raise")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            search.fit(x, y, groups=groups)
     params = {k.rsplit("__", 1)[-1]: v for k, v in search.best_params_.items()}
     return search.best_estimator_, {"params": params, "cv_rmse": float(-search.best_score_), "folds": folds}
 

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,10 +32,6 @@ WINDOW_EPOCHS = 5
 #: FLUSS: subsequence length (epochs) and the largest corrected arc curve value that counts as a change.
 FLUSS_M = 3
 FLUSS_MAX_CAC = 0.4
-#: Learning-curve fit: how many recent epochs, how many bootstrap resamples, which quantiles.
-FIT_EPOCHS = 10
-BOOTSTRAP = 200
-QUANTILES = (0.1, 0.9)
 
 
 @dataclass(frozen=True)
@@ -147,160 +142,3 @@ def stable_epoch_of(power_w: Sequence[float], how: int | str, *, default: int = 
         return how
     change = fluss_change_epoch(power_w)
     return change if change is not None else default
-
-
-# --- forecasting a running run -------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Forecast:
-    """Energy a running run will have spent at the threshold and at its early stop.
-
-    ``*_low`` / ``*_high`` are the 10th / 90th percentiles of the bootstrap
-    (see :func:`forecast`); epoch numbers are 1-based, energies joules.
-    """
-
-    epochs_done: int
-    energy_so_far_j: float
-    epoch_energy_j: float  # per-epoch energy assumed for the epochs to come
-    threshold_reached: bool
-    threshold_epoch: float | None  # reached, or forecast; None = not before max_epochs
-    threshold_epoch_low: float | None
-    threshold_epoch_high: float | None
-    energy_to_threshold_j: float  # to the threshold epoch, or to max_epochs if it is never reached
-    stop_epoch: int
-    stop_epoch_low: int
-    stop_epoch_high: int
-    energy_to_stop_j: float
-    energy_to_stop_low_j: float
-    energy_to_stop_high_j: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-4, 1 - 1e-4)
-    return np.log(p / (1 - p))
-
-
-def _sigmoid(x: np.ndarray | float) -> np.ndarray | float:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def _fit_curve(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Least squares y = a + b x; slope 0 when x has no spread."""
-    if np.ptp(x) == 0:
-        return float(y.mean()), 0.0
-    b, a = np.polyfit(x, y, 1)
-    return float(a), float(b)
-
-
-def _crossing(a: float, b: float, threshold: float) -> float:
-    """Epoch at which logit(acc) = a + b log(epoch) reaches ``threshold``; inf if it never does."""
-    if b <= 0:
-        return math.inf
-    log_epoch = (float(_logit(np.array([threshold]))[0]) - a) / b
-    return float(math.exp(log_epoch)) if log_epoch < 30 else math.inf
-
-
-def _plateau(a: float, b: float, start: float, patience: int, gain: float, max_epochs: int) -> float:
-    """First epoch >= ``start`` after which the fitted curve gains less than ``gain`` over ``patience`` epochs."""
-    if b <= 0:
-        return start
-    e = np.arange(max(1, math.ceil(start)), max_epochs + 1, dtype=float)
-    if len(e) == 0:
-        return start
-    acc = _sigmoid(a + b * np.log(e))
-    ahead = _sigmoid(a + b * np.log(e + patience))
-    flat = np.nonzero(ahead - acc <= gain)[0]
-    return float(e[flat[0]]) if len(flat) else float(max_epochs)
-
-
-def forecast(energy_j: Sequence[float], val_accuracy: Sequence[float | None], *, threshold: float,
-             patience_epochs: int, max_epochs: int, min_delta: float = 0.0,
-             stable_epoch: int = STABLE_EPOCH, window_epochs: int = WINDOW_EPOCHS,
-             fit_epochs: int = FIT_EPOCHS, n_boot: int = BOOTSTRAP, seed: int = 0) -> Forecast | None:
-    """Forecast of a running run's energy to the threshold and to its early stop.
-
-    Method. The energy of each epoch to come is the mean of the latest
-    ``window_epochs`` epochs from the stable epoch on (the latest complete
-    window: the regime it will keep). The learning curve is modelled as a
-    power law in the odds of validation accuracy, ``logit(acc) = a + b
-    log(epoch)``, fitted by least squares to the last ``fit_epochs`` epochs;
-    it gives the epoch the threshold is crossed (if not yet) and the *plateau*:
-    the first epoch after which the curve gains less than the noise
-    (residual standard deviation, at least ``min_delta``) over
-    ``patience_epochs``. The run is forecast to stop ``patience_epochs``
-    after the later of its best epoch so far and that plateau (the study's
-    patience rule), capped at ``max_epochs``; a curve that never reaches the
-    threshold runs to ``max_epochs``.
-
-    Uncertainty. The fit's residuals are resampled ``n_boot`` times (fixed
-    ``seed``) and the fit repeated; the 10th and 90th percentiles of the
-    threshold and stop epochs give the ``*_low``/``*_high`` fields. They
-    cover the learning curve's noise only, not a change of regime (a late
-    jump in accuracy) or of power; the evaluation reports the errors seen.
-
-    None until the stable window is complete or without accuracies (the
-    autoencoder).
-    """
-    e = np.asarray(energy_j, dtype=float)
-    acc = np.array([np.nan if v is None else float(v) for v in val_accuracy], dtype=float)
-    n = len(e)
-    k, w = int(stable_epoch), int(window_epochs)
-    if n < k + w - 1 or len(acc) != n or not np.isfinite(acc).any() or not np.all(np.isfinite(e)):
-        return None
-    epoch_j = float(e[max(k - 1, n - w):].mean())
-    so_far_j = float(e.sum())
-    epochs = np.arange(1, n + 1, dtype=float)
-    ok = np.isfinite(acc)
-    reached_at = next((int(i + 1) for i in range(n) if ok[i] and acc[i] >= threshold), None)
-    best_epoch = int(np.nanargmax(np.where(ok, acc, -np.inf)) + 1)
-    if reached_at is not None:  # patience runs from the best epoch at or after the threshold
-        after = np.where(ok & (epochs >= reached_at), acc, -np.inf)
-        best_epoch = int(np.argmax(after + 0.0) + 1)
-
-    sel = ok & (epochs > n - fit_epochs)
-    x, y = np.log(epochs[sel]), _logit(acc[sel])
-    a, b = _fit_curve(x, y)
-    resid = y - (a + b * x)
-    noise = max(float(np.std(_sigmoid(a + b * x) - acc[sel])), min_delta)
-
-    def stop_and_cross(a_: float, b_: float) -> tuple[float, float]:
-        cross = float(reached_at) if reached_at is not None else _crossing(a_, b_, threshold)
-        if cross > max_epochs:
-            return math.inf, float(max_epochs)
-        plateau = _plateau(a_, b_, max(cross, n), patience_epochs, noise, max_epochs)
-        return cross, float(min(max_epochs, max(best_epoch, plateau) + patience_epochs))
-
-    cross, stop = stop_and_cross(a, b)
-    rng = np.random.default_rng(seed)
-    boots = []
-    for _ in range(n_boot if len(resid) > 2 else 0):
-        yb = a + b * x + rng.choice(resid, size=len(resid), replace=True)
-        boots.append(stop_and_cross(*_fit_curve(x, yb)))
-    crosses = np.array([c for c, _ in boots] or [cross])
-    stops = np.array([s for _, s in boots] or [stop])
-    lo_q, hi_q = QUANTILES
-
-    def q(v: np.ndarray, p: float) -> float:
-        return float(np.quantile(v, p)) if np.isfinite(v).any() else math.inf
-
-    stop_lo, stop_hi = max(n, int(round(q(stops, lo_q)))), max(n, int(round(q(stops, hi_q))))
-    stop_i = max(n, int(round(stop)))
-
-    def energy_at(epoch: float) -> float:
-        return so_far_j + epoch_j * max(0.0, min(epoch, max_epochs) - n)
-
-    finite = math.isfinite(cross)
-    return Forecast(
-        epochs_done=n, energy_so_far_j=so_far_j, epoch_energy_j=epoch_j,
-        threshold_reached=reached_at is not None,
-        threshold_epoch=cross if finite else None,
-        threshold_epoch_low=q(crosses, lo_q) if finite else None,
-        threshold_epoch_high=q(crosses, hi_q) if finite and math.isfinite(q(crosses, hi_q)) else None,
-        energy_to_threshold_j=energy_at(math.ceil(cross) if finite else max_epochs),
-        stop_epoch=stop_i, stop_epoch_low=min(stop_lo, stop_i), stop_epoch_high=max(stop_hi, stop_i),
-        energy_to_stop_j=energy_at(stop_i), energy_to_stop_low_j=energy_at(min(stop_lo, stop_i)),
-        energy_to_stop_high_j=energy_at(max(stop_hi, stop_i)),
-    )

@@ -2,7 +2,10 @@
 
 Dependencies are respected (a run starts once the run holding its encoder has
 completed; if that run failed, the dependent run fails without starting). On
-GPUs each slot owns one device through ``CUDA_VISIBLE_DEVICES``.
+GPUs each slot owns one device through ``CUDA_VISIBLE_DEVICES``. A worker
+that ends without its done or failed marker (killed by a signal, the OOM
+killer, a crash in native code) gets a failed marker from the executor, so
+``status`` says FAILED with the reason and ``submit`` again resumes it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from dataclasses import dataclass
 from typing import IO
 
 from ..config import Experiment
-from ..paths import ResultsLayout, read_json, write_json
+from ..errors import EnergybenchError
+from ..paths import ResultsLayout, RunPaths, read_json, write_json
 from ..plan import RunSpec
 from ..worker import markers
 
@@ -48,6 +52,7 @@ class _Running:
     log: IO[bytes]
     slot: str | None
     deadline_s: float
+    started_s: float  # Unix time the worker process was started, seconds
 
 
 def _archive(layout: ResultsLayout, spec: RunSpec) -> None:
@@ -86,6 +91,8 @@ def run_local(exp: Experiment, layout: ResultsLayout, specs: list[RunSpec], *, f
                                         state="TIMEOUT")
                 elif rc is None:
                     continue
+                else:
+                    _record_exit(layout.run(r.spec.run_id), rc, r.started_s)
                 r.log.close()
                 running.remove(r)
                 free_slots.append(r.slot)
@@ -111,8 +118,35 @@ def run_local(exp: Experiment, layout: ResultsLayout, specs: list[RunSpec], *, f
         for r in running:
             os.killpg(r.proc.pid, signal.SIGTERM)
         for r in running:
-            r.proc.wait()
+            _record_exit(layout.run(r.spec.run_id), r.proc.wait(), r.started_s)
         raise
+
+
+def _record_exit(run: RunPaths, rc: int, started_s: float) -> None:
+    """Write the failed marker of a worker that exited (return code ``rc``) without saying why.
+
+    A marker written by this worker (not one left by an earlier attempt) is kept.
+    """
+    if run.done.exists():
+        return
+    if run.failed.exists():
+        try:
+            if float(read_json(run.failed).get("time_s", 0)) >= started_s:
+                return
+        except (OSError, ValueError):
+            pass
+    if rc < 0:
+        try:
+            name = f" ({signal.Signals(-rc).name})"
+        except ValueError:
+            name = ""
+        reason = f"worker killed by signal {-rc}{name}; submit again to resume from its last checkpoint"
+    else:
+        reason = f"worker exited with code {rc} without a done or failed marker; see {run.log}"
+    try:
+        markers.mark_failed(run, reason, attempt=markers.previous_attempts(run))
+    except (OSError, EnergybenchError):  # e.g. a full disk: the summary line says "no marker"
+        pass
 
 
 def _start(layout: ResultsLayout, spec: RunSpec, slot: str | None) -> _Running:
@@ -123,7 +157,8 @@ def _start(layout: ResultsLayout, spec: RunSpec, slot: str | None) -> _Running:
     log = open(run.log, "ab")
     proc = subprocess.Popen([sys.executable, "-m", "energybench.worker", str(run.dir)],
                             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    return _Running(spec, proc, log, slot, time.time() + spec.timeout_min * 60)
+    now = time.time()
+    return _Running(spec, proc, log, slot, now + spec.timeout_min * 60, now)
 
 
 def _summary(layout: ResultsLayout, spec: RunSpec) -> str:

@@ -319,5 +319,8 @@ class Sampler:
         last = self._warned_mono.get(kind)
         if last is None or now - last >= WARN_EVERY_S:
             self._warned_mono[kind] = now
-            print(f"energybench sampler: {kind}: {msg} (occurrence {entry[1]}; "
-                  f"repeats are not shown for {WARN_EVERY_S:g} s)", file=sys.stderr, flush=True)
+            try:
+                print(f"energybench sampler: {kind}: {msg} (occurrence {entry[1]}; "
+                      f"repeats are not shown for {WARN_EVERY_S:g} s)", file=sys.stderr, flush=True)
+            except OSError:  # stderr is the run's log: on a full disk the warning cannot end sampling
+                pass

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from ..errors import SubmitError
 from ..paths import read_json, write_json
@@ -39,6 +39,8 @@ class JobRecord:
     partition: str | None = None
     start: str | None = None  # ISO time or None
     end: str | None = None
+    #: state of the task's run before the latest (a requeued task's earlier run: REQUEUED, NODE_FAIL, ...)
+    previous_state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,11 @@ def _clean(v: str) -> str | None:
 
 
 def parse_sacct(text: str) -> dict[str, JobRecord]:
-    """Lines of ``sacct -X -n -P -o JobID,State,ExitCode,Partition,Reason,Start,End``."""
+    """Lines of ``sacct -X -n -P --duplicates -o JobID,State,ExitCode,Partition,Reason,Start,End``.
+
+    A requeued task has one line per run, oldest first: the latest wins and
+    keeps the state of the one before (``previous_state``).
+    """
     jobs: dict[str, JobRecord] = {}
     for line in text.splitlines():
         f = line.split("|")
@@ -86,7 +92,9 @@ def parse_sacct(text: str) -> dict[str, JobRecord]:
             continue
         state = f[1].split()[0] if f[1].strip() else "UNKNOWN"
         for jid in _expand(f[0].strip()):
-            jobs[jid] = JobRecord(jid, state, _clean(f[4]), _clean(f[2]), _clean(f[3]), _clean(f[5]), _clean(f[6]))
+            old = jobs.get(jid)
+            jobs[jid] = JobRecord(jid, state, _clean(f[4]), _clean(f[2]), _clean(f[3]), _clean(f[5]), _clean(f[6]),
+                                  old.state if old is not None else None)
     return jobs
 
 
@@ -108,7 +116,7 @@ def _ask(job_ids: list[str]) -> SchedulerView:
     now = time.time()
     sacct_error: SubmitError | None = None
     try:
-        out = slurm(["sacct", "-X", "-n", "-P", "-o", SACCT_FIELDS, "-j", ids], timeout_s=60)
+        out = slurm(["sacct", "-X", "-n", "-P", "--duplicates", "-o", SACCT_FIELDS, "-j", ids], timeout_s=60)
         jobs = parse_sacct(out.stdout)
     except SubmitError as exc:  # no accounting on this cluster: squeue alone
         sacct_error, jobs = exc, {}
@@ -120,8 +128,7 @@ def _ask(job_ids: list[str]) -> SchedulerView:
         for jid, rec in parse_squeue(res.stdout).items():
             old = jobs.get(jid)
             if old is None or rec.state in LIVE:  # squeue is fresher about live tasks
-                jobs[jid] = rec if old is None else JobRecord(jid, rec.state, rec.reason, old.exit_code,
-                                                              old.partition, old.start, old.end)
+                jobs[jid] = rec if old is None else replace(old, state=rec.state, reason=rec.reason)
     source = "squeue" if sacct_error else ("sacct+squeue" if queue_ok else "sacct")
     return SchedulerView(source, now, tuple(job_ids), jobs, queue_complete=queue_ok)
 

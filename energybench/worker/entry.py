@@ -190,6 +190,17 @@ def main(run_dir: str | Path) -> int:
     except KeyboardInterrupt:
         reason = "interrupted"
     reason = reason.splitlines()[0] if reason else "unknown error"
-    markers.mark_failed(run, reason, attempt=markers.previous_attempts(run))
-    print(f"energybench worker: run {run.dir.name} failed: {reason}", file=sys.stderr)
+    try:
+        markers.mark_failed(run, reason, attempt=markers.previous_attempts(run))
+    except (OSError, EnergybenchError) as exc:  # e.g. the disk is full
+        _say(f"energybench worker: run {run.dir.name}: cannot write {run.failed.name}: {exc}")
+    _say(f"energybench worker: run {run.dir.name} failed: {reason}")
     return 1
+
+
+def _say(line: str) -> None:
+    """One line on stderr (the run's log), even when the log's filesystem is full."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except OSError:
+        pass

@@ -1,9 +1,7 @@
-"""The dev SLURM cluster fixture and helpers for tests that submit to it.
+"""Helpers for tests that submit to the dev SLURM cluster.
 
-``devcluster`` runs up.sh once per session (idempotent: about a second when the
-cluster is already up). Not root -> the SLURM tests skip; root and up.sh fails
--> they FAIL. ``EB_DEVCLUSTER_DOWN=1`` runs down.sh at the end of the session.
-Every wait here is bounded.
+The ``devcluster`` fixture itself lives in tests/conftest.py (the fault suite
+in tests/faults uses it too). Every wait here is bounded.
 """
 
 from __future__ import annotations
@@ -21,24 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-DEVCLUSTER = REPO / "slurm_templates" / "devcluster"
-DEV_PROFILE = DEVCLUSTER / "profile.yaml"
-
-
-@pytest.fixture(scope="session")
-def devcluster() -> Any:
-    if os.geteuid() != 0:
-        pytest.skip("the dev SLURM cluster needs root (up.sh installs packages and starts daemons)")
-    try:
-        proc = subprocess.run(["bash", str(DEVCLUSTER / "up.sh")], capture_output=True, text=True, timeout=900)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"up.sh timed out after 900 s\n{exc.stdout or ''}\n{exc.stderr or ''}")
-    if proc.returncode != 0:
-        pytest.fail(f"up.sh failed (rc={proc.returncode})\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    yield proc.stdout
-    if os.environ.get("EB_DEVCLUSTER_DOWN") == "1":
-        subprocess.run(["bash", str(DEVCLUSTER / "down.sh")], capture_output=True, text=True, timeout=300)
+from ..conftest import DEV_PROFILE, DEVCLUSTER, REPO  # noqa: F401 (re-exported for the SLURM tests)
 
 
 def run(cmd: list[str], timeout: float = 30, check: bool = True) -> subprocess.CompletedProcess[str]:
