@@ -322,7 +322,10 @@ def estimate_predict_cmd(config: Path, model_path: Path, epochs: int | None, csv
               help="Epochs in the online stable window.")
 @click.option("--group-by", type=click.Choice(["setup", "batch_size", "hardware", "paradigm"]), default="setup",
               show_default=True, help="What no two cross-validation folds share.")
-def estimate_evaluate_cmd(results: Path, stable_epoch: str, window_epochs: int, group_by: str) -> None:
+@click.option("--regressor", "regressors", type=click.Choice(["kernel-ridge", "linear", "svr"]), multiple=True,
+              help="Offline regressors to evaluate (repeatable; default all three).")
+def estimate_evaluate_cmd(results: Path, stable_epoch: str, window_epochs: int, group_by: str,
+                          regressors: tuple[str, ...]) -> None:
     """RMSE, MAE and MAPE of every estimator on held-out runs of RESULTS; table, figure, Markdown."""
     from .errors import EstimateError
     from .estimate.api import evaluate_dir
@@ -331,7 +334,8 @@ def estimate_evaluate_cmd(results: Path, stable_epoch: str, window_epochs: int, 
     if stable_epoch != "fluss" and not (stable_epoch.isdigit() and int(stable_epoch) >= 1):
         raise EstimateError(f"--stable-epoch: {stable_epoch!r} is neither a positive epoch number nor 'fluss'")
     settings = Settings(stable_epoch=stable_epoch if stable_epoch == "fluss" else int(stable_epoch),
-                        window_epochs=window_epochs, group_by=group_by)
+                        window_epochs=window_epochs, group_by=group_by,
+                        regressors=regressors or ("kernel-ridge", "linear", "svr"))
     ev, written = evaluate_dir(results, settings)
     click.echo(f"{'method':<27} {'regressor':<12} {'scope':<18} {'n':>4} {'rmse_wh':>10} {'mae_wh':>10} "
                f"{'mape_pct':>9} {'bias_pct':>9}  target")

@@ -312,9 +312,13 @@ def to_html(blocks: Sequence[Block], title: str) -> str:
     """One self-contained page: inline CSS and tables, images by relative path."""
     out = ["<!doctype html>", '<html lang="en">', '<head><meta charset="utf-8">',
            f"<title>{html.escape(title)}</title>", f"<style>{_STYLE}</style></head>", "<body>"]
+    ids: dict[str, int] = {}
     for b in blocks:
         if isinstance(b, Heading):
-            out.append(f'<h{b.level} id="{_slug(b.text)}">{_inline(b.text)}</h{b.level}>')
+            slug = _slug(b.text)
+            ids[slug] = ids.get(slug, 0) + 1  # a table and a figure may share a name
+            anchor = slug if ids[slug] == 1 else f"{slug}-{ids[slug]}"
+            out.append(f'<h{b.level} id="{anchor}">{_inline(b.text)}</h{b.level}>')
         elif isinstance(b, Text):
             out.append(f"<p>{_inline(b.text)}</p>")
         elif isinstance(b, Links):

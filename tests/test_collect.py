@@ -224,6 +224,17 @@ def test_a_run_in_one_clean_shard_enters_the_dataset_as_that_file(tmp_path: Path
     assert copy.parent.name == "dataset=pamap2" and copy.parent.parent.name == "hardware=cpu"
 
 
+def test_a_single_shard_out_of_order_is_written_again_sorted(tmp_path: Path) -> None:
+    layout, specs = make_results(tmp_path)
+    fake_run(layout, specs[0])
+    (shard,) = layout.run(specs[0].run_id).sample_files()
+    t = pq.read_table(shard)
+    write_table(shard, pa.concat_tables([t.slice(5), t.slice(0, 5), t.slice(0, 1)]), SAMPLE_SCHEMA)  # + a repeat
+    collect(layout.root, echo=_quiet, warn=_quiet)
+    got = _samples(layout, specs[0].run_id)
+    assert got.column("time_s").to_pylist() == sorted(t.column("time_s").to_pylist())
+
+
 def test_every_runs_column_is_filled_from_record_markers_or_epochs() -> None:
     from energybench.merge import EPOCH_STAT_COLUMNS, RUN_META_SCHEMA
     from energybench.schema import RUN_SCHEMA

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -137,6 +138,8 @@ def test_report_has_every_table_and_figure_and_the_side_by_side(tables: dict[str
     assert checker.stack == [] and page.startswith("<!doctype html>")
     assert checker.images == ["figures/total_energy.png", "figures/power_abc.png", "figures/estimate_scatter.png"]
     assert page.count("<table>") == md.count("\n|---|") and "not measured" in page
+    ids = re.findall(r' id="([^"]+)"', page)
+    assert len(ids) == len(set(ids)) and "total-energy-2" in ids  # the table's and the figure's headings
 
 
 def test_report_without_reference_or_tables_says_so() -> None:

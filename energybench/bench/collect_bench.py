@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..paths import ResultsLayout, RunPaths, write_json
+from ..paths import ResultsLayout, write_json
 from ..schema import EPOCH_SCHEMA, SAMPLE_SCHEMA
 from ..shards import SampleShardWriter, write_table
 
@@ -194,14 +194,15 @@ pd.concat(frames, ignore_index=True).to_parquet(out)
 
 def measure(argv: list[str]) -> tuple[float, int]:
     """Wall seconds and peak RSS (bytes) of one child process; raises if it fails."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if proc.returncode != 0:
-        raise RuntimeError(f"{argv[:3]} failed ({proc.returncode}): {err[-2000:]}")
+    with tempfile.TemporaryFile() as err:  # a file, not a pipe: a chatty child cannot block on it
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not every child's so far
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(f"{argv[:3]} failed ({proc.returncode}): {err.read().decode()[-2000:]}")
     return seconds, usage.ru_maxrss * 1024  # Linux reports KiB
 
 

@@ -15,7 +15,6 @@ duration per epoch.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -124,14 +123,3 @@ def transform(x: np.ndarray) -> np.ndarray:
     """log1p of every (non-negative) feature: counts span orders of magnitude."""
     return np.log1p(np.clip(x, 0.0, None))
 
-
-def macs_per_param(macs_per_sample: float | None, params_total: float | None) -> float | None:
-    """MACs per sample / parameters (Mavromatis et al.'s predictor); None without both."""
-    if macs_per_sample is None or not params_total:
-        return None
-    return float(macs_per_sample) / float(params_total)
-
-
-def is_finite(value: float | None) -> bool:
-    """True for a real, finite number."""
-    return value is not None and not (isinstance(value, float) and (math.isnan(value) or math.isinf(value)))

@@ -7,7 +7,6 @@ in tests/faults uses it too). Every wait here is bounded.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ..conftest import DEV_PROFILE, DEVCLUSTER, REPO  # noqa: F401 (re-exported for the SLURM tests)
+from ..conftest import DEV_PROFILE, REPO  # noqa: F401 (re-exported for the SLURM tests)
 
 
 def run(cmd: list[str], timeout: float = 30, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -1,6 +1,6 @@
 """The single-node dev SLURM cluster (slurm_templates/devcluster/up.sh) really works.
 
-The ``devcluster`` fixture (tests/slurm/conftest.py) runs up.sh (idempotent: seconds when the
+The ``devcluster`` fixture (tests/conftest.py) runs up.sh (idempotent: seconds when the
 cluster is already up, a minute or two on a fresh machine because it installs the Debian
 packages). Not root -> skip; root and up.sh fails -> the tests FAIL. Set EB_DEVCLUSTER_DOWN=1
 to run down.sh at the end of the session.

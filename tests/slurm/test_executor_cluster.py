@@ -8,15 +8,19 @@ is bounded and a timeout prints squeue, the states and the job logs.
 from __future__ import annotations
 
 import json
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
 from energybench.config import load_config
 from energybench.plan import plan
 
+from ..faults.ledger import lost_beyond_flush, record
 from .conftest import (DEV_PROFILE, eb, eb_popen, manifest, profile_with, run, sacct_times, small_demo,
                        squeue_state, status_json, tail_logs, wait_all_finished, wait_for, write_yaml)
 
@@ -164,6 +168,7 @@ def test_preempted_task_requeues_and_resumes_from_its_checkpoint(devcluster: Any
 
     wait_for("the first epoch", first_epoch_done, 120, poll_s=0.3, diagnose=lambda: tail_logs(results))
     # SLURM's preemption signal; --batch because the worker *is* the batch shell (it execs Python)
+    signal_s = time.time()
     run(["scancel", "--batch", "--signal=USR2", job])
     wait_for(f"{job} to be requeued", lambda: squeue_state(job)[0] == "PENDING", 60, poll_s=0.5,
              diagnose=lambda: tail_logs(results))
@@ -184,6 +189,12 @@ def test_preempted_task_requeues_and_resumes_from_its_checkpoint(devcluster: Any
     assert (row["attempts"], row["epochs"], row["status"]) == (2, 4, "COMPLETED")
     epochs = pq.read_table(results / "dataset" / "epochs.parquet").to_pylist()
     assert [(e["epoch"], e["attempt"]) for e in epochs] == [(e, 1 if e in a1 else 2) for e in range(1, 5)]
+    samples = ds.dataset(results / "dataset" / "samples", partitioning="hive").to_table().to_pylist()
+    assert {s["attempt"] for s in samples} == {1, 2}
+    meter = cfg["meter"]
+    lost, span_s = lost_beyond_flush([s["time_s"] for s in samples if s["attempt"] == 1], signal_s,
+                                     meter["flush_s"], meter.get("period_s", 0.1))
+    assert lost == 0, span_s  # the worker flushes before it requeues
 
     def sacct_history() -> list[str]:
         out = run(["sacct", "-X", "-n", "-P", "--duplicates", "-o", "JobID,State", "-j", job.split("_")[0]]).stdout
@@ -194,25 +205,53 @@ def test_preempted_task_requeues_and_resumes_from_its_checkpoint(devcluster: Any
              lambda: sacct_history() == ["REQUEUED", "COMPLETED"], 30, diagnose=lambda: str(sacct_history()))
     log = (results / "jobs" / "submitit" / f"{job}_0_log.out").read_text()
     assert "requeued after attempt 1" in log
+    record("preemption (USR2 to the batch shell)", affected=1, recovered=1, lost_beyond_flush=lost,
+           detail=f"requeued, resumed at epoch {len(a1) + 1}, attempts 2 in status/runs.parquet/sacct; "
+                  f"last attempt-1 sample {-span_s:.2f} s after the signal")
 
 
-def test_time_limit_signal_reaches_the_worker(devcluster: Any, tmp_path: Path) -> None:
+def test_time_limit_signal_requeues_resumes_and_ends_out_of_attempts(devcluster: Any, tmp_path: Path) -> None:
     """``--signal=B:USR2@50`` on a 1-minute job: the worker gets it from SLURM's timer, not from us.
 
-    With ``max_attempts: 1`` it may not requeue, so it ends TIMEOUT with its own reason; had the
-    signal not reached it (submitit's ``--signal=USR2@90`` without ``B:`` reaches srun steps only,
-    and there are none), SLURM would have killed it at the time limit with no worker reason.
+    Attempt 1 stops at its checkpoint and requeues; attempt 2 resumes from that checkpoint and, the
+    last of ``max_attempts: 2``, ends TIMEOUT with its own reason. Had the signal not reached the
+    worker (submitit's ``--signal=USR2@90`` without ``B:`` reaches srun steps only, and there are
+    none), SLURM would have killed it at the time limit with no worker reason and no checkpoint stop.
     """
     cfg = small_demo(tmp_path, paradigms=["pamap2-baseline"], hardware=["a100"])
     cfg["grid"] = {"batch_sizes": [64], "learning_rates": [0.01]}
     cfg["early_stopping"] = {"threshold": 0.99, "patience_epochs": 1000, "max_epochs": 1000}
     cfg["executor"]["profile"] = str(profile_with(tmp_path, "short.yaml", time_limit_min=1, signal_delay_s=50,
-                                                  max_attempts=1))
+                                                  max_attempts=2))
     results = tmp_path / "res"
     submit(write_yaml(tmp_path / "t.yaml", cfg), results)
-    states = wait_all_finished(results, 90)
-    assert states[0]["state"] == "TIMEOUT", states
-    assert "stopped by SLURM's signal" in states[0]["reason"] and "max_attempts" in states[0]["reason"], states
+    (rid, entry), = manifest(results)["runs"].items()
+    job, run_dir = entry["job_id"], results / "runs" / rid
+    wait_for(f"{job} to reach its time-limit signal and requeue",
+             lambda: (run_dir / "started.json").exists() and squeue_state(job)[0] == "PENDING", 100, poll_s=0.5,
+             diagnose=lambda: tail_logs(results))
+    _, states = status_json(results)
+    assert states[0]["state"] == "PENDING" and "requeued after attempt 1" in states[0]["reason"], states
+    run(["scontrol", "update", f"JobId={job}", "StartTime=now"])  # skip SLURM's 2-minute requeue delay
+    states = wait_all_finished(results, 120)
+    assert (states[0]["state"], states[0]["attempt"]) == ("TIMEOUT", 2), states
+    assert "stopped by SLURM's signal" in states[0]["reason"] and "attempt 2 of max_attempts 2" in states[0]["reason"]
+    a1 = [r["epoch"] for r in pq.read_table(run_dir / "epochs-a001.parquet").to_pylist()]
+    a2 = [r["epoch"] for r in pq.read_table(run_dir / "epochs-a002.parquet").to_pylist()]
+    assert a1 and a2 and a1 + a2 == list(range(1, len(a1) + len(a2) + 1)), (a1, a2)  # resumed, no epoch twice
+    history = [ln.split("|") for ln in run(["sacct", "-X", "-n", "-P", "--duplicates", "-o", "State,End", "-j",
+                                            job.split("_")[0]]).stdout.split()]
+    assert history[0][0] == "REQUEUED" and len(history) == 2, history
+    requeued_s = datetime.fromisoformat(history[0][1]).timestamp()  # local time, whole seconds
+    a1_times: list[float] = []
+    for part in sorted((run_dir / "samples").glob("*.parquet")):
+        cols = pq.read_table(part, columns=["attempt", "time_s"]).to_pydict()
+        a1_times += [t for a, t in zip(cols["attempt"], cols["time_s"]) if a == 1]
+    lost, span_s = lost_beyond_flush(a1_times, requeued_s, cfg["meter"]["flush_s"], cfg["meter"].get("period_s", 0.1))
+    assert lost == 0, span_s
+    record("time limit (SLURM's B:USR2 timer)", affected=1, recovered=1, lost_beyond_flush=lost,
+           detail=f"requeued after {len(a1)} epochs, resumed at epoch {len(a1) + 1}, attempt 2 recorded; "
+                  "then TIMEOUT at max_attempts 2 (by design: max_epochs 1000)")
 
 
 def test_dry_run_scripts_are_accepted_by_sbatch(devcluster: Any, tmp_path: Path) -> None:
