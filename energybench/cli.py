@@ -326,7 +326,7 @@ def estimate_predict_cmd(config: Path, model_path: Path, epochs: int | None, csv
               help="Offline regressors to evaluate (repeatable; default all three).")
 def estimate_evaluate_cmd(results: Path, stable_epoch: str, window_epochs: int, group_by: str,
                           regressors: tuple[str, ...]) -> None:
-    """RMSE, MAE and MAPE of every estimator on held-out runs of RESULTS; table, figure, Markdown."""
+    """RMSE, MAE and MAPE of every estimator on the runs of RESULTS; table, figure, Markdown."""
     from .errors import EstimateError
     from .estimate.api import evaluate_dir
     from .estimate.evaluate import Settings
@@ -346,6 +346,45 @@ def estimate_evaluate_cmd(results: Path, stable_epoch: str, window_epochs: int, 
     for note in ev.notes:
         click.echo(f"note: {note}")
     click.echo(f"{len(written)} files written, the report section: {written[-1]}")
+
+
+@estimate_group.command("run")
+@click.argument("results", type=DIR)
+@click.argument("run_id")
+@click.option("--stable-epoch", default="10", show_default=True, metavar="N|fluss",
+              help="First epoch of the stable window, or 'fluss' to detect it.")
+@click.option("--window-epochs", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Epochs in the stable window.")
+def estimate_run_cmd(results: Path, run_id: str, stable_epoch: str, window_epochs: int) -> None:
+    """Online estimates of one run of RESULTS, finished or still training (then with its forecast)."""
+    from .errors import EstimateError
+    from .estimate.api import run_estimate
+
+    if stable_epoch != "fluss" and not (stable_epoch.isdigit() and int(stable_epoch) >= 1):
+        raise EstimateError(f"--stable-epoch: {stable_epoch!r} is neither a positive epoch number nor 'fluss'")
+    r = run_estimate(results, run_id, stable_epoch if stable_epoch == "fluss" else int(stable_epoch), window_epochs)
+    wh = 3600.0
+    click.echo(f"run {r.run_id} ({'finished' if r.finished else 'training'}): {r.epochs_measured} epochs measured, "
+               f"{r.energy_so_far_j / wh:.4g} Wh so far")
+    if r.estimate is None:
+        window = f"epochs {r.stable_epoch}..{r.stable_epoch + r.window_epochs - 1}"
+        click.echo(f"online estimates: none, the run has fewer epochs than the stable window ({window})" if r.finished
+                   else f"online estimates: none yet (the stable window is {window}; a forecast needs accuracies)")
+        return
+    e = r.estimate
+    n_note = "its epochs" if r.finished else "forecast stop epoch"
+    click.echo(f"stable window: epochs {e.stable_epoch}..{e.stable_epoch + e.window_epochs - 1}, "
+               f"{e.window_power_w:.4g} W, {e.window_energy_j / e.window_epochs / wh:.4g} Wh per epoch")
+    click.echo(f"online estimate for {e.epochs} epochs ({n_note}): epoch-energy-based {e.epoch_energy_based_j / wh:.4g} Wh, "
+               f"power-based {e.power_based_j / wh:.4g} Wh")
+    if r.forecast is not None:
+        f = r.forecast
+        thr = ("reached" if f.threshold_reached else
+               f"epoch {f.threshold_epoch} [{f.threshold_epoch_low}, {f.threshold_epoch_high}]"
+               if f.threshold_epoch is not None else "not before max_epochs")
+        click.echo(f"forecast ({f.family} learning curve): threshold {thr}; stop at epoch {f.stop_epoch} "
+                   f"[{f.stop_epoch_low}, {f.stop_epoch_high}]; energy to stop {f.energy_to_stop_j / wh:.4g} Wh "
+                   f"[{f.energy_to_stop_low_j / wh:.4g}, {f.energy_to_stop_high_j / wh:.4g}] (10th-90th percentile)")
 
 
 def main() -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from ..errors import EstimateError
-from ..paths import ResultsLayout, atomic_path, table_paths
+from ..paths import ResultsLayout, atomic_path, read_json, table_paths
 from ..tables import J_PER_WH
-from . import offline, workload
+from . import budget, offline, online, workload
+from .forecast import Forecast, forecast
 from .evaluate import Evaluation, Settings, evaluate, figure, markdown
 from .features import derive, run_features, with_gpu
 from .source import open_source, utilisation
@@ -138,3 +140,57 @@ def summary_lines(model: offline.EstimatorModel) -> list[str]:
         lines.append(f"  left out (missing for some runs): {', '.join(dropped)}")
     return lines
 
+
+
+@dataclass(frozen=True)
+class RunEstimate:
+    """The online estimates of one run, finished or still training (then with its forecast)."""
+
+    run_id: str
+    finished: bool
+    epochs_measured: int
+    energy_so_far_j: float
+    stable_epoch: int
+    window_epochs: int
+    estimate: online.OnlineEstimate | None  # n = the run's epochs, or the forecast stop epoch
+    forecast: Forecast | None  # only while the run trains
+
+
+def run_estimate(results: Path, run_id: str, stable_epoch: int | str = online.STABLE_EPOCH,
+                 window_epochs: int = online.WINDOW_EPOCHS) -> RunEstimate:
+    """Online estimates of one run of ``results`` from its epoch shards (no ``collect`` needed).
+
+    A finished run's eqs. 1 and 2 use its epochs and time; a running run's use
+    the forecast stop epoch and its time at the window's epoch duration.
+    """
+    layout = ResultsLayout(results)
+    matches = [r for r in layout.run_dirs() if r.dir.name.startswith(run_id)]
+    if len(matches) != 1:
+        raise EstimateError(f"{results}: {'no' if not matches else len(matches)} run(s) match {run_id!r}; "
+                            "give a unique prefix of a run id (`energybench status DIR --json` lists them)")
+    run = matches[0]
+    spec = read_json(run.spec)
+    rows = budget.epoch_rows(run, ("energy_j", "duration_s", "mean_power_w", "val_accuracy"))
+    if [r["epoch"] for r in rows] != list(range(1, len(rows) + 1)):
+        raise EstimateError(f"{run.dir}: epochs {[r['epoch'] for r in rows][:5]}... are not 1..n; "
+                            "the online estimators count epochs from the first")
+    energy = [r["energy_j"] if r["energy_j"] is not None else float("nan") for r in rows]
+    duration = [r["duration_s"] for r in rows]
+    power = [r["mean_power_w"] if r["mean_power_w"] is not None else float("nan") for r in rows]
+    k = online.stable_epoch_of(power, stable_epoch)
+    finished = run.done.exists()
+    fc = None
+    n_total: int | None = len(rows)
+    t_total = float(sum(duration))
+    if not finished:
+        es = spec["early_stopping"]
+        fc = forecast(energy, [r["val_accuracy"] for r in rows], threshold=es["threshold"],
+                      patience_epochs=es["patience_epochs"], max_epochs=es["max_epochs"],
+                      min_delta=es.get("min_delta", 0.0), stable_epoch=k, window_epochs=window_epochs)
+        n_total = fc.stop_epoch if fc is not None else None
+        if n_total is not None:
+            window_s = sum(duration[k - 1:k + window_epochs - 1]) / window_epochs
+            t_total += window_s * (n_total - len(rows))
+    est = (online.estimate(energy, duration, stable_epoch=k, window_epochs=window_epochs, total_epochs=n_total,
+                           total_duration_s=t_total) if n_total is not None else None)
+    return RunEstimate(run.dir.name, finished, len(rows), float(np.nansum(energy)), k, window_epochs, est, fc)

@@ -92,12 +92,15 @@ def check(energy_j: list[float], val_accuracy: list[float | None], early_stoppin
                     family_best_j=family_best_j, reason=reason)
 
 
-def _epoch_rows(run: RunPaths) -> list[dict[str, Any]]:
-    """The run's epochs across attempts (a later attempt's row of an epoch wins), by epoch."""
+def epoch_rows(run: RunPaths, columns: tuple[str, ...] = ("energy_j", "val_accuracy")) -> list[dict[str, Any]]:
+    """The run's epochs so far, across attempts (a later attempt's row of an epoch wins), by epoch.
+
+    Reads the worker's epoch shards directly, so it works while the run trains.
+    """
     rows: dict[int, dict[str, Any]] = {}
     for path in run.epoch_shards():
         try:
-            table = pq.read_table(path, columns=["attempt", "epoch", "energy_j", "val_accuracy"])
+            table = pq.read_table(path, columns=["attempt", "epoch", *columns])
         except (OSError, ValueError):
             continue  # a shard being replaced or damaged: collect quarantines it, the rule skips it
         for r in sorted(table.to_pylist(), key=lambda r: r["attempt"]):
@@ -107,13 +110,13 @@ def _epoch_rows(run: RunPaths) -> list[dict[str, Any]]:
 
 def history(run: RunPaths, before_attempt: int) -> tuple[list[float], list[float | None]]:
     """(energy_j, val_accuracy) of the epochs earlier attempts measured (resume), epoch 1 on."""
-    rows = [r for r in _epoch_rows(run) if r["attempt"] < before_attempt]
+    rows = [r for r in epoch_rows(run) if r["attempt"] < before_attempt]
     return [r["energy_j"] or 0.0 for r in rows], [r["val_accuracy"] for r in rows]
 
 
 def energy_to_threshold_j(run: RunPaths, threshold_epoch: int) -> float | None:
     """Energy a finished run spent in epochs 1..threshold_epoch; None if an epoch is missing or unmeasured."""
-    rows = [r for r in _epoch_rows(run) if r["epoch"] <= threshold_epoch]
+    rows = [r for r in epoch_rows(run) if r["epoch"] <= threshold_epoch]
     if len(rows) != threshold_epoch or any(r["energy_j"] is None for r in rows):
         return None
     return float(sum(r["energy_j"] for r in rows))

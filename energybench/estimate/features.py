@@ -92,12 +92,11 @@ def derive(frame: pl.DataFrame) -> pl.DataFrame:
     return out
 
 
-def run_features(runs: pl.DataFrame, required: Sequence[str] | None = None) -> FeatureFrame:
+def run_features(runs: pl.DataFrame) -> FeatureFrame:
     """Features and targets of every usable run.
 
     Features missing for some run (a dataset collected before energybench
-    recorded sample counts, say) are dropped and named in ``dropped``, unless
-    they are ``required`` (a fitted model's features), which raises.
+    recorded sample counts, say) are left out and named in ``dropped``.
     """
     usable = usable_runs(runs)
     if usable.height == 0:
@@ -106,17 +105,8 @@ def run_features(runs: pl.DataFrame, required: Sequence[str] | None = None) -> F
         if col not in usable.columns:
             usable = usable.with_columns(pl.lit(None).alias(col))
     frame = derive(with_gpu(usable))
-    complete = [f for f in FEATURES if frame[f].null_count() == 0]
-    dropped = tuple(f for f in FEATURES if f not in complete)
-    if required is not None:
-        missing = [f for f in required if f not in complete]
-        if missing:
-            n = {f: frame[f].null_count() for f in missing}
-            raise EstimateError(f"feature(s) {', '.join(f'{f} (null for {k} runs)' for f, k in n.items())} "
-                                "missing from the dataset, but the model needs them; collect the runs "
-                                "again with this energybench version")
-        return FeatureFrame(frame, tuple(required), ())
-    return FeatureFrame(frame, tuple(complete), dropped)
+    complete = tuple(f for f in FEATURES if frame[f].null_count() == 0)
+    return FeatureFrame(frame, complete, tuple(f for f in FEATURES if f not in complete))
 
 
 def transform(x: np.ndarray) -> np.ndarray:

@@ -177,8 +177,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not ROWS:
         return
     tr = terminalreporter
+    w = max(len(r.fault) for r in ROWS)
     tr.section("fault table")
-    tr.write_line(f"{'fault':<44} {'affected':>8} {'recovered':>9} {'lost>flush':>10}  detail")
+    tr.write_line(f"{'fault':<{w}} {'affected':>8} {'recovered':>9} {'lost>flush':>10}  measured")
     for r in ROWS:
-        tr.write_line(f"{r.fault:<44} {r.runs_affected:>8} {r.runs_recovered:>9} "
+        tr.write_line(f"{r.fault:<{w}} {r.runs_affected:>8} {r.runs_recovered:>9} "
                       f"{r.samples_lost_beyond_flush:>10}  {r.detail}")
