@@ -311,3 +311,21 @@ def test_sigkill_loses_at_most_the_flush_window(tmp_path: Path) -> None:
     assert times == sorted(times)
     assert kill_s - times[-1] < flush_s + 0.15
     assert set(table.column("run_id").to_pylist()) == {"killed"}
+
+
+def test_pyarrow_first_conversion_is_paid_in_start_not_in_a_flush(monkeypatch: pytest.MonkeyPatch) -> None:
+    # pyarrow's first conversion from Python lists imports pandas when installed (~0.5 s holding
+    # the interpreter): start() pays it on the caller's thread, before training, not in epoch 1's flush.
+    calls: list[tuple[str, int]] = []
+    real = Sampler._batch
+
+    def spy(self: Sampler, cols: dict[str, list[Any]]) -> pa.RecordBatch:
+        calls.append((threading.current_thread().name, len(cols["time_s"])))
+        return real(self, cols)
+
+    monkeypatch.setattr(Sampler, "_batch", spy)
+    sampler = _sampler(SyntheticMeter(), Sink(), period_s=1.0)
+    sampler.start()
+    assert calls == [(threading.current_thread().name, 0)]
+    sampler.stop()
+    assert len(calls) == 2 and calls[1][1] > 0

@@ -1,0 +1,24 @@
+"""The sampler benchmark runs end to end (in miniature) and counts what it measures."""
+
+from __future__ import annotations
+
+from energybench.bench.sampler_overhead import read_cost_us, stall_probe, training_loop
+
+
+def test_training_loop_interleaves_every_mode_in_every_round() -> None:
+    res = training_loop(seconds=0.0, batch_size=2, block_steps=2, rates_hz=(100.0, 1000.0))
+    rounds = res["rounds"]
+    assert set(rounds) == {"off", "A/A", 100.0, 1000.0}
+    assert {len(r) for r in rounds.values()} == {3}  # at least three rounds, the same for all modes
+    assert all(len(block) == 2 and all(t > 0 for t in block) for r in rounds.values() for block in r)
+    assert res["readings"]["off"] == 0 and res["readings"][1000.0] > 0
+
+
+def test_stall_probe_and_read_cost() -> None:
+    probe = stall_probe(seconds=0.0, rate_hz=200.0, block_s=0.05)
+    est, lo, hi = probe["lost_per_reading_s"]
+    assert probe["rounds"] == 3 and lo <= est <= hi
+    assert 0 < probe["held_per_reading_us"] < 10_000
+    costs = read_cost_us(n=50)
+    assert {"synthetic", "estimate", "rapl (fake sysfs)"} <= set(costs)
+    assert all(us > 0 for us in costs.values())
