@@ -8,12 +8,16 @@ Three measurements, all against a baseline in the same run:
    100 Hz and 1 kHz, divided by the median without a sampler. Modes run in
    rounds (a block of steps each, shuffled order per round); a second
    no-sampler mode is an A/A control that shows the noise floor. 95% intervals
-   resample whole rounds. Because a shared machine's step time can wobble by
-   10% from step to step, the 1 kHz mode, whose effect is ten times larger, also
-   gives the cost *per reading* and from it the ratio projected to 10 and 100 Hz.
+   resample whole rounds. A shared machine's step time can wobble by 10% from
+   step to step, so the interval can be wider than the targets: it then says
+   "not resolved" rather than pretending. The 1 kHz mode is a dose point: ten
+   times the readings of the largest target rate.
 2. **Interpreter stall probe** (the worst case): a pure-Python loop that never
    releases the GIL, so every reading forces a hand-over of the interpreter;
-   the time the loop loses with a 100 Hz sampler, minus without, per reading.
+   the time the loop loses with a 100 Hz sampler, minus without, per reading,
+   gives a bound on the ratio at any rate (1 + rate x loss per reading). The
+   loss is about two thread wake-up latencies of the operating system (the
+   interpreter's forced switch), so it is large on virtual machines.
 3. **The sampler thread itself**: microseconds per reading while holding the
    interpreter, and its CPU time per reading including the kernel's wake-up
    (which does not hold the interpreter), plus one ``read()`` per meter.
@@ -33,6 +37,7 @@ from typing import Any
 from .stats import paired_difference_per_unit, paired_ratio, verdict
 
 TARGETS = {10.0: 1.005, 100.0: 1.02}  # sampler rate, Hz -> largest acceptable median step-time ratio
+MIN_ROUNDS = 20  # fewer rounds than this give no verdict: a bootstrap of a handful of rounds is not an interval
 _BOUNDARY_READINGS = 3  # start(), begin() and stop() each take one reading besides the thread's
 
 
@@ -216,7 +221,6 @@ def main(seconds: float = 150.0, probe_seconds: float = 30.0) -> None:
     print(f"training loop: PAMAP2 classifier, batch {loop['batch_size']}, 1 torch thread, {loop['meter']} meter; "
           f"median step {step_ms:.1f} ms; {len(off)} interleaved rounds x {len(off[0])} steps per mode")
     print(f"  {'mode':<8} {'median ratio':>12}  {'95% interval':<17} {'mean ratio':>10}  {'readings/s':>10}")
-    per_reading = None
     for m in rounds:
         if m == "off":
             continue
@@ -224,22 +228,16 @@ def main(seconds: float = 150.0, probe_seconds: float = 30.0) -> None:
         mean_ratio = paired_ratio(rounds[m], off, statistics.fmean, n_boot=1)[0]
         rate = f"{loop['readings'][m] / timed_s[m]:10.1f}" if not isinstance(m, str) else f"{'-':>10}"
         label = m if isinstance(m, str) else f"{m:g} Hz"
-        note = f"  target <= {TARGETS[m]:g}: {verdict(lo, hi, TARGETS[m])}" if m in TARGETS else ""
+        judged = verdict(lo, hi, TARGETS[m]) if len(off) >= MIN_ROUNDS else f"fewer than {MIN_ROUNDS} rounds"
+        note = f"  target <= {TARGETS[m]:g}: {judged}" if m in TARGETS else ""
         print(f"  {label:<8} {ratio:12.4f}  [{lo:.4f}, {hi:.4f}] {mean_ratio:10.4f}  {rate}{note}")
-        if m == max(r for r in rounds if not isinstance(r, str)):  # the fastest rate: the largest effect
-            rate_per_s = loop["readings"][m] / timed_s[m]
-            per_reading = tuple((v - 1.0) / rate_per_s for v in (ratio, lo, hi)) + (rate_per_s,)
-    if per_reading is not None:
-        cost_s, lo_s, hi_s, rate_per_s = per_reading
-        print(f"  cost per reading from the {rate_per_s:.0f}/s mode: {cost_s * 1e6:.1f} us of step time "
-              f"[{lo_s * 1e6:.1f}, {hi_s * 1e6:.1f}]; projected median ratio "
-              + ", ".join(f"{hz:g} Hz {1 + hz * cost_s:.4f} [{1 + hz * lo_s:.4f}, {1 + hz * hi_s:.4f}]"
-                          f" ({verdict(1 + hz * lo_s, 1 + hz * hi_s, t)})" for hz, t in TARGETS.items()))
     probe = stall_probe(probe_seconds)
     lost, lo, hi = probe["lost_per_reading_s"]
     print(f"interpreter stall probe (pure-Python loop that never releases the GIL; worst case), "
           f"{probe['rounds']} rounds: {lost * 1e6:.1f} us lost per reading [{lo * 1e6:.1f}, {hi * 1e6:.1f}]"
-          f" -> 10 Hz {1 + 10 * lost:.4f}, 100 Hz {1 + 100 * lost:.4f}")
+          f" -> bound on the ratio: " + ", ".join(
+              f"{hz:g} Hz {1 + hz * lost:.4f} [{1 + hz * lo:.4f}, {1 + hz * hi:.4f}] (<= {t:g}: "
+              f"{verdict(1 + hz * lo, 1 + hz * hi, t)})" for hz, t in TARGETS.items()))
     cpu = probe["thread_cpu_per_reading_s"]
     print(f"sampler thread per reading: {probe['held_per_reading_us']:.1f} us holding the interpreter; "
           + (f"{cpu * 1e6:.1f} us CPU including the kernel's timer wake-up" if cpu is not None else "CPU n/a"))
