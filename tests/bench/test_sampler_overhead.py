@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from energybench.bench.sampler_overhead import read_cost_us, stall_probe, training_loop
+import pytest
+
+from energybench.bench.sampler_overhead import main, read_cost_us, stall_probe, training_loop
 
 
 def test_training_loop_interleaves_every_mode_in_every_round() -> None:
@@ -22,3 +24,11 @@ def test_stall_probe_and_read_cost() -> None:
     costs = read_cost_us(n=50)
     assert {"synthetic", "estimate", "rapl (fake sysfs)"} <= set(costs)
     assert all(us > 0 for us in costs.values())
+
+
+def test_main_prints_every_figure(capsys: pytest.CaptureFixture[str]) -> None:
+    main(seconds=0.0, probe_seconds=0.0, batch_size=2, probe_block_s=0.05)
+    out = capsys.readouterr().out
+    for needle in ("A/A", "10 Hz", "100 Hz", "1000 Hz", "fewer than 20 rounds", "stall probe",
+                   "holding the interpreter", "estimate"):
+        assert needle in out, needle
