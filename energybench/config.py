@@ -206,6 +206,10 @@ def _format_error(path: Path, err: dict[str, Any], raw: dict[str, Any]) -> str:
         msg = "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
         if known:
             msg += f"; allowed: {', '.join(known)}"
+    elif err["type"] == "model_type":  # e.g. "grid:" left empty, or a list where a mapping belongs
+        got = err.get("input")
+        msg = "expected a mapping of keys, got " + ("nothing (the key is empty)" if got is None
+                                                    else f"a {type(got).__name__}")
     elif msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     return f"{loc}: {msg}"

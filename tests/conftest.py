@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +17,42 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 DEVCLUSTER = REPO / "slurm_templates" / "devcluster"
 DEV_PROFILE = DEVCLUSTER / "profile.yaml"
+
+
+def eb_args(*args: str) -> list[str]:
+    """The command line of the energybench CLI in a fresh interpreter."""
+    return [sys.executable, "-c", "from energybench.cli import main; main()", *args]
+
+
+def eb(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the energybench CLI in a fresh interpreter."""
+    return subprocess.run(eb_args(*args), capture_output=True, text=True, timeout=timeout)
+
+
+def status_json(results: Path) -> tuple[int, list[dict[str, Any]]]:
+    """``energybench status --json``: its exit code and the run states."""
+    r = eb("status", str(results), "--json", timeout=60)
+    assert r.returncode in (0, 1, 3), r.stdout + r.stderr
+    return r.returncode, json.loads(r.stdout)
+
+
+def wait_for(what: str, predicate: Callable[[], Any], timeout_s: float, poll_s: float = 0.5,
+             diagnose: Callable[[], str] | None = None) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout_s`` with a diagnosis."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll_s)
+    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}\n{diagnose() if diagnose else ''}")
+
+
+def write_yaml(path: Path, data: dict[str, Any] | str) -> Path:
+    """Write a dict as YAML (or text as is) to ``path``, creating its directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False))
+    return path
 
 
 def start_devcluster(timeout_s: float = 900) -> str:

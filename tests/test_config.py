@@ -76,6 +76,8 @@ def test_every_error_is_listed_at_once_naming_the_field(tmp_path: Path, write_co
         (lambda c: c.update(meter={"period_s": 0.001}), "meter.period_s"),
         (lambda c: c.update(name="bad name"), "name"),
         (lambda c: c["grid"].update(batch_sizes=[64, 64]), "unique"),
+        (lambda c: c.update(grid=None), "grid: expected a mapping of keys, got nothing (the key is empty)"),
+        (lambda c: c.update(meter=[0.1]), "meter: expected a mapping of keys, got a list"),
     ],
 )
 def test_bad_configs(tmp_path: Path, write_config, mutate, expected: str) -> None:

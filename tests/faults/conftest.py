@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,9 +20,8 @@ from typing import Any
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
-from ..conftest import DEV_PROFILE
+from ..conftest import DEV_PROFILE, eb, eb_args, status_json, wait_for, write_yaml  # noqa: F401 (shared)
 from .ledger import ROWS
 
 #: Sampler settings of every fault experiment: a killed run may lose FLUSH_S (+ one period) of samples.
@@ -59,19 +57,7 @@ def tiny_config(pamap2: Path, executor: str = "local", **over: Any) -> dict[str,
     return cfg
 
 
-def write_yaml(path: Path, data: dict[str, Any] | str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False))
-    return path
 
-
-def eb_args(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from energybench.cli import main; main()", *args]
-
-
-def eb(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """The energybench CLI in a fresh interpreter."""
-    return subprocess.run(eb_args(*args), capture_output=True, text=True, timeout=timeout)
 
 
 def eb_ok(*args: str, timeout: float = 300) -> str:
@@ -80,22 +66,6 @@ def eb_ok(*args: str, timeout: float = 300) -> str:
     return r.stdout
 
 
-def status_json(results: Path) -> tuple[int, list[dict[str, Any]]]:
-    r = eb("status", str(results), "--json", timeout=60)
-    assert r.returncode in (0, 1, 3), r.stdout + r.stderr
-    return r.returncode, json.loads(r.stdout)
-
-
-def wait_for(what: str, predicate: Callable[[], Any], timeout_s: float, poll_s: float = 0.2,
-             diagnose: Callable[[], str] | None = None) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout_s``."""
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll_s)
-    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}\n{diagnose() if diagnose else ''}")
 
 
 def only_run(results: Path) -> Path:

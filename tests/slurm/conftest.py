@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from ..conftest import DEV_PROFILE, REPO  # noqa: F401 (re-exported for the SLURM tests)
+from ..conftest import DEV_PROFILE, REPO, eb, eb_args, status_json, write_yaml  # noqa: F401 (re-exported)
+from ..conftest import wait_for as _wait_for
 
 
 def run(cmd: list[str], timeout: float = 30, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -28,16 +26,17 @@ def run(cmd: list[str], timeout: float = 30, check: bool = True) -> subprocess.C
     return proc
 
 
-def eb(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """The energybench CLI in a fresh interpreter."""
-    return subprocess.run([sys.executable, "-c", "from energybench.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=timeout)
+
+def wait_for(what: str, predicate: Callable[[], Any], timeout_s: float, poll_s: float = 1.0,
+             diagnose: Callable[[], str] | None = None) -> Any:
+    """:func:`tests.conftest.wait_for`, whose diagnosis also shows ``squeue``."""
+    return _wait_for(what, predicate, timeout_s, poll_s, diagnose=lambda: (diagnose() if diagnose else "")
+                     + "\nsqueue:\n" + run(["squeue", "-a"], check=False).stdout)
 
 
 def eb_popen(*args: str, log: Path) -> subprocess.Popen[bytes]:
     fh = open(log, "wb")
-    return subprocess.Popen([sys.executable, "-c", "from energybench.cli import main; main()", *args],
-                            stdout=fh, stderr=subprocess.STDOUT)
+    return subprocess.Popen(eb_args(*args), stdout=fh, stderr=subprocess.STDOUT)
 
 
 def small_demo(tmp: Path, **over: Any) -> dict[str, Any]:
@@ -57,11 +56,6 @@ def small_demo(tmp: Path, **over: Any) -> dict[str, Any]:
     return cfg
 
 
-def write_yaml(path: Path, data: dict[str, Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
 
 def profile_with(tmp: Path, name: str, **defaults: Any) -> Path:
     """The dev cluster profile with some defaults changed (e.g. ``sbatch={'hold': True}``)."""
@@ -74,24 +68,6 @@ def manifest(results: Path) -> dict[str, Any]:
     return json.loads((results / "manifest.json").read_text())
 
 
-def status_json(results: Path) -> tuple[int, list[dict[str, Any]]]:
-    r = eb("status", str(results), "--json", timeout=60)
-    assert r.returncode in (0, 1, 3), r.stdout + r.stderr
-    return r.returncode, json.loads(r.stdout)
-
-
-def wait_for(what: str, predicate: Callable[[], Any], timeout_s: float, poll_s: float = 1.0,
-             diagnose: Callable[[], str] | None = None) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout_s`` with a diagnosis."""
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll_s)
-    extra = diagnose() if diagnose else ""
-    squeue = run(["squeue", "-a"], check=False).stdout
-    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}\n{extra}\nsqueue:\n{squeue}")
 
 
 def wait_all_finished(results: Path, timeout_s: float) -> list[dict[str, Any]]:
