@@ -3,10 +3,8 @@ training phase, keeps per-phase statistics and flushes rows to a sink.
 
 * Drift-free: reading *k* is due at ``t0 + k x period_s``; the thread sleeps
   only the remainder, and when it falls behind by more than a period it skips
-  the missed slots instead of bursting. It sleeps on a lock that
-  :meth:`Sampler.stop` releases (one timed futex wait per period, about half
-  the CPU of ``Event.wait``, which allocates a lock per call), so a stop is
-  seen at once.
+  the missed slots instead of bursting. It sleeps on the stop event
+  (``Event.wait``), so :meth:`Sampler.stop` is seen at once.
 * Cheap for the training thread: a reading holds the interpreter for a few
   microseconds (the benchmark in :mod:`energybench.bench.sampler_overhead`
   measures it), and the one-off cost of pyarrow's first conversion from Python
@@ -160,8 +158,7 @@ class Sampler:
         self._set_load = getattr(meter, "set_load", None)
         self._lock = threading.Lock()  # readings, tag, accumulators, buffers
         self._flush_lock = threading.Lock()  # one sink call at a time
-        self._wake = threading.Lock()  # held until stop(): the thread sleeps on acquiring it
-        self._wake.acquire()
+        self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._stopped = False
         self._tag: Tag = (0, "idle")
@@ -209,7 +206,7 @@ class Sampler:
         if self._stopped:
             return
         self._stopped = True
-        self._wake.release()
+        self._stop_event.set()
         try:
             if self._thread is not None:
                 self._thread.join()
@@ -243,7 +240,7 @@ class Sampler:
                     next_mono += skipped * self.period_s
                     delay_s += skipped * self.period_s
                     self.skipped_periods += skipped
-                if self._wake.acquire(timeout=max(delay_s, 0.0)):  # stop() released it
+                if self._stop_event.wait(max(delay_s, 0.0)):
                     break
                 with self._lock:
                     self._sample_locked()
@@ -252,7 +249,7 @@ class Sampler:
                 if time.monotonic() - self._last_flush_mono >= self.flush_s:
                     self._flush()
         finally:
-            if not self._stopped:  # ended on its own (device lost, a bug): keep the rows
+            if not self._stop_event.is_set():  # ended on its own (device lost, a bug): keep the rows
                 self._flush()  # (after stop(), stop() flushes with its last reading)
 
     def _sample_locked(self) -> Reading | None:
