@@ -11,7 +11,11 @@ Three measurements, all against a baseline in the same run:
    resample whole rounds. A shared machine's step time can wobble by 10% from
    step to step, so the interval can be wider than the targets: it then says
    "not resolved" rather than pretending. The 1 kHz mode is a dose point: ten
-   times the readings of the largest target rate.
+   times the readings of the largest target rate, so its effect stands out of
+   the noise; divided by its readings per second it gives the step time each
+   reading costs and, assuming the cost is linear in the rate, the ratio
+   projected to 10 and 100 Hz. (On a VM a busy second vCPU can also *speed up*
+   the loop; a negative cost per reading says so.)
 2. **Interpreter stall probe** (the worst case): a pure-Python loop that never
    releases the GIL, so every reading forces a hand-over of the interpreter;
    the time the loop loses with a 100 Hz sampler, minus without, per reading,
@@ -213,6 +217,10 @@ def read_cost_us(n: int = 2000) -> dict[str, float]:
     return out
 
 
+def _judge(low: float, high: float, target: float, rounds: int) -> str:
+    return verdict(low, high, target) if rounds >= MIN_ROUNDS else f"fewer than {MIN_ROUNDS} rounds"
+
+
 def main(seconds: float = 150.0, probe_seconds: float = 30.0, batch_size: int = 64,
          probe_block_s: float = 0.5) -> None:
     """Run the three measurements and print them (``make bench``)."""
@@ -222,6 +230,7 @@ def main(seconds: float = 150.0, probe_seconds: float = 30.0, batch_size: int = 
     timed_s = {m: sum(v for r in rs for v in r) for m, rs in rounds.items()}
     print(f"training loop: PAMAP2 classifier, batch {loop['batch_size']}, 1 torch thread, {loop['meter']} meter; "
           f"median step {step_ms:.1f} ms; {len(off)} interleaved rounds x {len(off[0])} steps per mode")
+    dose: tuple[float, float, float, float] | None = None
     print(f"  {'mode':<8} {'median ratio':>12}  {'95% interval':<17} {'mean ratio':>10}  {'readings/s':>10}")
     for m in rounds:
         if m == "off":
@@ -232,16 +241,25 @@ def main(seconds: float = 150.0, probe_seconds: float = 30.0, batch_size: int = 
         label = m if isinstance(m, str) else f"{m:g} Hz"
         note = ""
         if m in TARGETS:
-            judged = verdict(lo, hi, TARGETS[m]) if len(off) >= MIN_ROUNDS else f"fewer than {MIN_ROUNDS} rounds"
-            note = f"  target <= {TARGETS[m]:g}: {judged}"
+            note = f"  target <= {TARGETS[m]:g}: {_judge(lo, hi, TARGETS[m], len(off))}"
         print(f"  {label:<8} {ratio:12.4f}  [{lo:.4f}, {hi:.4f}] {mean_ratio:10.4f}  {rate}{note}")
+        if m == max(r for r in rounds if not isinstance(r, str)):  # the dose point: the largest effect
+            per_s = loop["readings"][m] / timed_s[m]
+            dose = (per_s, *((v - 1.0) / per_s for v in (ratio, lo, hi)))
+    if dose is not None:
+        per_s, cost_s, lo_s, hi_s = dose
+        print(f"  step time per reading from the {per_s:.0f}/s mode: {cost_s * 1e6:.1f} us "
+              f"[{lo_s * 1e6:.1f}, {hi_s * 1e6:.1f}]; projected, linear in readings/s: " + ", ".join(
+                  f"{hz:g} Hz {1 + hz * cost_s:.4f} [{1 + hz * lo_s:.4f}, {1 + hz * hi_s:.4f}] (<= {t:g}: "
+                  f"{_judge(1 + hz * lo_s, 1 + hz * hi_s, t, len(off))})"
+                  for hz, t in TARGETS.items()))
     probe = stall_probe(probe_seconds, block_s=probe_block_s)
     lost, lo, hi = probe["lost_per_reading_s"]
     print(f"interpreter stall probe (pure-Python loop that never releases the GIL; worst case), "
           f"{probe['rounds']} rounds: {lost * 1e6:.1f} us lost per reading [{lo * 1e6:.1f}, {hi * 1e6:.1f}]"
           f" -> bound on the ratio: " + ", ".join(
               f"{hz:g} Hz {1 + hz * lost:.4f} [{1 + hz * lo:.4f}, {1 + hz * hi:.4f}] (<= {t:g}: "
-              f"{verdict(1 + hz * lo, 1 + hz * hi, t)})" for hz, t in TARGETS.items()))
+              f"{_judge(1 + hz * lo, 1 + hz * hi, t, probe['rounds'])})" for hz, t in TARGETS.items()))
     cpu = probe["thread_cpu_per_reading_s"]
     print(f"sampler thread per reading: {probe['held_per_reading_us']:.1f} us holding the interpreter; "
           + (f"{cpu * 1e6:.1f} us CPU including the kernel's timer wake-up" if cpu is not None else "CPU n/a"))

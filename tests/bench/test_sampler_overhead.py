@@ -30,5 +30,5 @@ def test_main_prints_every_figure(capsys: pytest.CaptureFixture[str]) -> None:
     main(seconds=0.0, probe_seconds=0.0, batch_size=2, probe_block_s=0.05)
     out = capsys.readouterr().out
     for needle in ("A/A", "10 Hz", "100 Hz", "1000 Hz", "fewer than 20 rounds", "stall probe",
-                   "holding the interpreter", "estimate"):
+                   "holding the interpreter", "estimate", "projected, linear"):
         assert needle in out, needle
