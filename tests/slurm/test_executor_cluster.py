@@ -211,7 +211,10 @@ def test_preempted_task_requeues_and_resumes_from_its_checkpoint(devcluster: Any
 
 
 def test_time_limit_signal_requeues_resumes_and_ends_out_of_attempts(devcluster: Any, tmp_path: Path) -> None:
-    """``--signal=B:USR2@50`` on a 1-minute job: the worker gets it from SLURM's timer, not from us.
+    """``--signal=B:USR2@40`` on a 2-minute job: the worker gets it from SLURM's timer, not from us.
+
+    SLURM may send the signal up to 60 s early (its event resolution, sbatch(1)), so an attempt
+    works 20 to 80 s: always long enough to start the worker and finish an epoch.
 
     Attempt 1 stops at its checkpoint and requeues; attempt 2 resumes from that checkpoint and, the
     last of ``max_attempts: 2``, ends TIMEOUT with its own reason. Had the signal not reached the
@@ -221,19 +224,19 @@ def test_time_limit_signal_requeues_resumes_and_ends_out_of_attempts(devcluster:
     cfg = small_demo(tmp_path, paradigms=["pamap2-baseline"], hardware=["a100"])
     cfg["grid"] = {"batch_sizes": [64], "learning_rates": [0.01]}
     cfg["early_stopping"] = {"threshold": 0.99, "patience_epochs": 1000, "max_epochs": 1000}
-    cfg["executor"]["profile"] = str(profile_with(tmp_path, "short.yaml", time_limit_min=1, signal_delay_s=50,
+    cfg["executor"]["profile"] = str(profile_with(tmp_path, "short.yaml", time_limit_min=2, signal_delay_s=40,
                                                   max_attempts=2))
     results = tmp_path / "res"
     submit(write_yaml(tmp_path / "t.yaml", cfg), results)
     (rid, entry), = manifest(results)["runs"].items()
     job, run_dir = entry["job_id"], results / "runs" / rid
     wait_for(f"{job} to reach its time-limit signal and requeue",
-             lambda: (run_dir / "started.json").exists() and squeue_state(job)[0] == "PENDING", 100, poll_s=0.5,
+             lambda: (run_dir / "started.json").exists() and squeue_state(job)[0] == "PENDING", 180, poll_s=0.5,
              diagnose=lambda: tail_logs(results))
     _, states = status_json(results)
     assert states[0]["state"] == "PENDING" and "requeued after attempt 1" in states[0]["reason"], states
     run(["scontrol", "update", f"JobId={job}", "StartTime=now"])  # skip SLURM's 2-minute requeue delay
-    states = wait_all_finished(results, 120)
+    states = wait_all_finished(results, 180)
     assert (states[0]["state"], states[0]["attempt"]) == ("TIMEOUT", 2), states
     assert "stopped by SLURM's signal" in states[0]["reason"] and "attempt 2 of max_attempts 2" in states[0]["reason"]
     a1 = [r["epoch"] for r in pq.read_table(run_dir / "epochs-a001.parquet").to_pylist()]
