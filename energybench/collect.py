@@ -107,8 +107,8 @@ def collect(results_dir: Path, echo: Callable[[str], None] = print, warn: Callab
     report.unplanned = [r.dir.name for r in layout.run_dirs() if r.dir.name not in planned]
     if report.unplanned:
         warn(_unplanned_line(report.unplanned))
-    with _lock(layout.root / ".collect.lock"):
-        tmp = layout.root / f".dataset.tmp-{os.getpid()}"
+    with _lock(layout.collect_lock):
+        tmp = layout.dataset_staging(os.getpid())
         shutil.rmtree(tmp, ignore_errors=True)
         out = DatasetPaths(tmp)
         try:
@@ -134,7 +134,7 @@ def collect(results_dir: Path, echo: Callable[[str], None] = print, warn: Callab
             write_dataset_table(out.epochs, epochs_t, EPOCH_SCHEMA)
             out.samples_dir.mkdir(parents=True, exist_ok=True)
             write_json(out.schema, describe())
-            write_json(tmp / "quarantine.json", report.quarantined)
+            write_json(out.quarantine, report.quarantined)
             _swap(tmp, layout.dataset_dir)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

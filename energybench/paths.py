@@ -267,7 +267,16 @@ class ResultsLayout:
 
     @property
     def quarantine_log(self) -> Path:
-        return self.dataset_dir / "quarantine.json"
+        return DatasetPaths(self.dataset_dir).quarantine
+
+    @property
+    def collect_lock(self) -> Path:
+        """Held by ``collect`` while it builds and swaps in the dataset."""
+        return self.root / ".collect.lock"
+
+    def dataset_staging(self, pid: int) -> Path:
+        """Where collect process ``pid`` builds the next dataset before swapping it in."""
+        return self.root / f".dataset.tmp-{pid}"
 
     @property
     def estimate_dir(self) -> Path:
@@ -306,6 +315,11 @@ class DatasetPaths:
     @property
     def schema(self) -> Path:
         return self.dir / "schema.json"
+
+    @property
+    def quarantine(self) -> Path:
+        """What collect refused to merge, with one-line reasons (JSON)."""
+        return self.dir / "quarantine.json"
 
 
 def table_paths(tables_dir: Path, name: str) -> tuple[Path, Path]:

@@ -48,6 +48,26 @@ def wait_for(what: str, predicate: Callable[[], Any], timeout_s: float, poll_s: 
     pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}\n{diagnose() if diagnose else ''}")
 
 
+def wait_all_finished(results: Path, timeout_s: float, poll_s: float = 1.0,
+                      diagnose: Callable[[], str] | None = None) -> list[dict[str, Any]]:
+    """Poll ``status --json`` until no run is pending or running; return the run states.
+
+    On a timeout the diagnosis shows the last states (run, state, job, reason) and ``diagnose()``.
+    """
+    last: dict[str, Any] = {}
+
+    def finished() -> list[dict[str, Any]] | None:
+        rc, states = status_json(results)
+        last["states"] = states
+        return states if rc != 3 else None
+
+    def why() -> str:
+        states = [(s["run_id"], s["state"], s["job_id"], s["reason"]) for s in last.get("states", [])]
+        return json.dumps(states, indent=1) + ("\n" + diagnose() if diagnose else "")
+
+    return wait_for(f"every run of {results} to finish", finished, timeout_s, poll_s, diagnose=why)
+
+
 def write_yaml(path: Path, data: dict[str, Any] | str) -> Path:
     """Write a dict as YAML (or text as is) to ``path``, creating its directory."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from ..conftest import DEV_PROFILE, eb, eb_args, status_json, wait_for, write_yaml  # noqa: F401 (shared)
+from ..conftest import (DEV_PROFILE, eb, eb_args, status_json, wait_all_finished, wait_for,  # noqa: F401 (shared)
+                        write_yaml)
 from .ledger import ROWS
 
 #: Sampler settings of every fault experiment: a killed run may lose FLUSH_S (+ one period) of samples.
@@ -57,15 +58,10 @@ def tiny_config(pamap2: Path, executor: str = "local", **over: Any) -> dict[str,
     return cfg
 
 
-
-
-
 def eb_ok(*args: str, timeout: float = 300) -> str:
     r = eb(*args, timeout=timeout)
     assert r.returncode == 0, f"energybench {' '.join(args)} -> rc={r.returncode}\n{r.stdout}\n{r.stderr}"
     return r.stdout
-
-
 
 
 def only_run(results: Path) -> Path:

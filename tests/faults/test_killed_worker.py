@@ -15,12 +15,11 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from .conftest import (FLUSH_S, MAX_EPOCHS, PERIOD_S, assert_each_epoch_once, dataset, eb_args, eb_ok, only_run,
-                       status_json, tiny_config, wait_for, wait_mid_epoch, worker_log, write_yaml)
+                       tiny_config, wait_all_finished, wait_for, wait_mid_epoch, worker_log, write_yaml)
 from .ledger import lost_beyond_flush, part_times, record
 
 pytestmark = pytest.mark.slow
@@ -44,18 +43,6 @@ def _kill_slurm(results: Path) -> float:
     # the worker *is* the batch shell (it execs Python): SIGKILL to the batch step kills it
     subprocess.run(["scancel", "--batch", "--signal=KILL", job], check=True, capture_output=True, timeout=30)
     return kill_s
-
-
-def _wait_finished(results: Path, timeout_s: float) -> list[dict[str, Any]]:
-    last: dict[str, Any] = {}
-
-    def finished() -> list[dict[str, Any]] | None:
-        rc, states = status_json(results)
-        last["states"] = states
-        return states if rc != 3 else None
-
-    return wait_for(f"every run of {results} to finish", finished, timeout_s, poll_s=1.0,
-                    diagnose=lambda: json.dumps(last.get("states"), indent=1))
 
 
 @pytest.mark.parametrize("executor", ["local", pytest.param("slurm", marks=pytest.mark.slurm)])
@@ -82,7 +69,7 @@ def test_sigkill_mid_epoch_fails_with_a_reason_and_resumes(executor: str, pamap2
     run = only_run(results)
     a1_parts = part_times(run / "samples", 1)  # every part the killed attempt flushed, none missing
 
-    states = _wait_finished(results, 90)
+    states = wait_all_finished(results, 90)
     assert states[0]["state"] == "FAILED", states
     assert "killed by signal 9" in states[0]["reason"] and "submit again" in states[0]["reason"], states
     if executor == "local":
@@ -90,7 +77,7 @@ def test_sigkill_mid_epoch_fails_with_a_reason_and_resumes(executor: str, pamap2
 
     out = eb_ok("submit", str(config), "--results", str(results), timeout=300)
     assert "1 to " in out, out  # exactly the killed run again
-    states = _wait_finished(results, 180)
+    states = wait_all_finished(results, 180)
     assert [(s["state"], s["attempt"]) for s in states] == [("COMPLETED", 2)], (states, worker_log(run))
     rec = json.loads((run / "run.json").read_text())
     done = rec["resumed_from_epoch"]  # the killed attempt's last checkpoint

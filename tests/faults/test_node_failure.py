@@ -25,7 +25,7 @@ import pytest
 
 from ..conftest import start_devcluster
 from .conftest import (FLUSH_S, PERIOD_S, assert_each_epoch_once, dataset, eb_ok, only_run, status_json,
-                       tiny_config, wait_for, wait_mid_epoch, worker_log, write_yaml)
+                       tiny_config, wait_all_finished, wait_for, wait_mid_epoch, worker_log, write_yaml)
 from .ledger import lost_beyond_flush, part_times, record
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -82,11 +82,7 @@ def test_node_failure_is_reported_and_the_run_resumes(devcluster: Any, pamap2_di
         assert "node failed (SLURM NODE_FAIL)" in seen["reason"], seen
         assert "1 to submit" in eb_ok("submit", str(config), "--results", str(results))
 
-    def finished() -> list[dict[str, Any]] | None:
-        rc, states = status_json(results)
-        return states if rc != 3 else None
-
-    states = wait_for("the resumed run to finish", finished, 240, poll_s=2.0, diagnose=lambda: worker_log(run))
+    states = wait_all_finished(results, 240, poll_s=2.0, diagnose=lambda: worker_log(run))
     assert [(s["state"], s["attempt"]) for s in states] == [("COMPLETED", 2)], states
     assert json.loads((run / "run.json").read_text())["resumed_from_epoch"] >= 1
 

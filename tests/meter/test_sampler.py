@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,20 @@ class Sink:
 
     def table(self) -> pa.Table:
         return pa.Table.from_batches(self.batches, schema=SAMPLE_SCHEMA)
+
+
+class Scripted:
+    """A meter whose ``read()`` number n (from 1) returns ``script(n)``; no info, nothing to close."""
+
+    kind = "synthetic"
+
+    def __init__(self, script: Callable[[int], Reading]) -> None:
+        self.script = script
+        self.n = 0
+
+    def read(self) -> Reading:
+        self.n += 1
+        return self.script(self.n)
 
 
 def _sampler(meter: Any, sink: Sink, period_s: float = 0.01, flush_s: float = 10.0) -> Sampler:
@@ -77,20 +92,13 @@ def test_period_is_accurate_and_does_not_drift(period_s: float) -> None:
 
 
 def test_a_late_thread_skips_slots_instead_of_bursting() -> None:
-    class SlowOnce:
-        kind = "synthetic"
-
-        def __init__(self) -> None:
-            self.n = 0
-
-        def read(self) -> Reading:
-            self.n += 1
-            if self.n == 3:
-                time.sleep(0.055)  # more than five periods late
-            return Reading(time_s=time.time(), power_w=1.0, energy_j=None)
+    def slow_once(n: int) -> Reading:
+        if n == 3:
+            time.sleep(0.055)  # more than five periods late
+        return Reading(time_s=time.time(), power_w=1.0, energy_j=None)
 
     sink = Sink()
-    sampler = _sampler(SlowOnce(), sink, period_s=0.01)
+    sampler = _sampler(Scripted(slow_once), sink, period_s=0.01)
     sampler.start()
     time.sleep(0.2)
     sampler.stop()
@@ -222,20 +230,13 @@ def test_rows_are_flushed_every_flush_s_with_the_sample_schema() -> None:
 
 
 def test_transient_errors_are_counted_and_warned_about_once(capsys: pytest.CaptureFixture[str]) -> None:
-    class Flaky:
-        kind = "synthetic"
-
-        def __init__(self) -> None:
-            self.n = 0
-
-        def read(self) -> Reading:
-            self.n += 1
-            if self.n % 2 == 0:
-                raise MeterError("NVML energy_mj: Unknown Error")
-            return Reading(time_s=time.time(), power_w=10.0, energy_j=None)
+    def flaky(n: int) -> Reading:
+        if n % 2 == 0:
+            raise MeterError("NVML energy_mj: Unknown Error")
+        return Reading(time_s=time.time(), power_w=10.0, energy_j=None)
 
     sink = Sink()
-    sampler = _sampler(Flaky(), sink, period_s=0.01)
+    sampler = _sampler(Scripted(flaky), sink, period_s=0.01)
     sampler.start()
     time.sleep(0.2)
     sampler.stop()

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from ..conftest import DEV_PROFILE, REPO, eb, eb_args, status_json, write_yaml  # noqa: F401 (re-exported)
+from ..conftest import wait_all_finished as _wait_all_finished
 from ..conftest import wait_for as _wait_for
 
 
@@ -24,7 +25,6 @@ def run(cmd: list[str], timeout: float = 30, check: bool = True) -> subprocess.C
     if check and proc.returncode != 0:
         raise AssertionError(f"{cmd} -> rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc
-
 
 
 def wait_for(what: str, predicate: Callable[[], Any], timeout_s: float, poll_s: float = 1.0,
@@ -56,7 +56,6 @@ def small_demo(tmp: Path, **over: Any) -> dict[str, Any]:
     return cfg
 
 
-
 def profile_with(tmp: Path, name: str, **defaults: Any) -> Path:
     """The dev cluster profile with some defaults changed (e.g. ``sbatch={'hold': True}``)."""
     prof = yaml.safe_load(DEV_PROFILE.read_text())
@@ -68,21 +67,10 @@ def manifest(results: Path) -> dict[str, Any]:
     return json.loads((results / "manifest.json").read_text())
 
 
-
-
 def wait_all_finished(results: Path, timeout_s: float) -> list[dict[str, Any]]:
-    """Poll ``status --json`` until no run is pending or running."""
-    last: dict[str, Any] = {}
-
-    def done() -> list[dict[str, Any]] | None:
-        rc, states = status_json(results)
-        last["states"] = states
-        return states if rc != 3 else None
-
-    return wait_for(f"every run of {results} to finish", done, timeout_s, poll_s=2.0,
-                    diagnose=lambda: json.dumps([(s["run_id"], s["state"], s["job_id"], s["reason"])
-                                                 for s in last.get("states", [])], indent=1)
-                    + "\n" + tail_logs(results))
+    """:func:`tests.conftest.wait_all_finished`, whose diagnosis also shows the job logs and ``squeue``."""
+    return _wait_all_finished(results, timeout_s, poll_s=2.0, diagnose=lambda: tail_logs(results) + "\nsqueue:\n"
+                              + run(["squeue", "-a"], check=False).stdout)
 
 
 def tail_logs(results: Path, n: int = 15) -> str:
