@@ -1,23 +1,10 @@
 """The results layout. This module is the only place that joins result paths.
 
-::
-
-    <results>/
-      experiment.yaml         the config as submitted (the directory's identity)
-      plan.json               every planned run spec
-      manifest.json           run id -> job id, array index, attempt, partition (SLURM)
-      runs/<run_id>/
-        spec.json             the resolved run spec the worker executes
-        run.json              the run record: status, provenance, totals
-        started.json heartbeat.json done.json failed.json   worker markers
-        samples/part-a<attempt>-<seq>.parquet               sampler shards
-        epochs-a<attempt>.parquet                           per-epoch shard
-        checkpoint.pt encoder.pt worker.log
-      jobs/                   SLURM: submitit/ (0700: pickles, logs, sbatch scripts),
-                              dry-run/<array>.sbatch, scheduler.json (cached sacct answer)
-      dataset/                runs.parquet epochs.parquet samples/ schema.json
-      tables/  figures/  report.md
-      estimate/               model.joblib (estimate fit), evaluation.md (estimate evaluate)
+:data:`LAYOUT` lists every path of a results directory with what it holds;
+``docs/results-layout.md`` is generated from it (``python -m energybench.paths
+> docs/results-layout.md``). ``tests/test_paths.py`` checks that the file equals
+the generated text and that every path :class:`ResultsLayout`, :class:`RunPaths`
+and :class:`DatasetPaths` build matches an entry of :data:`LAYOUT`.
 """
 
 from __future__ import annotations
@@ -246,8 +233,8 @@ class ResultsLayout:
 
     @property
     def submit_lock(self) -> Path:
-        """Held while submitting, so two ``submit`` calls cannot submit the same run twice."""
-        return self.jobs_dir / ".submit.lock"
+        """Held while submitting (or, locally, executing), so two ``submit`` calls cannot run a run twice."""
+        return self.root / ".submit.lock"
 
     @property
     def dataset_dir(self) -> Path:
@@ -330,3 +317,98 @@ def table_paths(tables_dir: Path, name: str) -> tuple[Path, Path]:
 def figure_paths(figures_dir: Path, name: str) -> tuple[Path, Path]:
     """The PNG and PDF files of the figure ``name``."""
     return figures_dir / f"{name}.png", figures_dir / f"{name}.pdf"
+
+
+#: Every path of a results directory: (pattern relative to the directory, what it holds), in
+#: pipeline order. ``<name>`` stands for one value; a trailing ``/`` marks a directory. The
+#: single source of ``docs/results-layout.md`` (:func:`layout_markdown`); a test checks that
+#: every path the classes above build matches one pattern here.
+LAYOUT: tuple[tuple[str, str], ...] = (
+    ("experiment.yaml", "the config file as first submitted (`submit`)"),
+    ("plan.json", "the experiment name, every planned run spec and the plan's fingerprint (a hash of the "
+                  "sorted run ids): `submit` refuses a config whose plan differs; `synthetic: true` when "
+                  "`energybench.estimate.synthetic` simulated the directory"),
+    ("manifest.json", "SLURM: run id -> array job id, index, array, attempt, partition, submit time and "
+                      "earlier submissions; array job id -> name, partition, tasks, dependency"),
+    (".submit.lock", "held by `submit` while it submits (SLURM) or executes runs (local): one `submit` at a "
+                     "time per results directory, so no run is started twice"),
+    ("runs/", "one directory per planned run"),
+    ("runs/<run_id>/", "one run, named by its stable id (a hash of what is trained and how it is measured)"),
+    ("runs/<run_id>/spec.json", "the resolved run spec the worker executes (`submit`)"),
+    ("runs/<run_id>/run.json", "the run record, written when the run completes: status, stop reason, "
+                               "meter, its sources and errors, idle power, provenance, model characteristics"),
+    ("runs/<run_id>/started.json", "worker marker: attempt, host, pid, SLURM ids of the latest attempt"),
+    ("runs/<run_id>/heartbeat.json", "worker marker, refreshed at every shard flush and epoch: attempt, "
+                                     "epoch, validation accuracy and loss, this attempt's energy so far"),
+    ("runs/<run_id>/done.json", "worker marker: the run completed (epochs)"),
+    ("runs/<run_id>/failed.json", "marker: the run failed, with a one-line reason (written by the worker, "
+                                  "or by the executor or job for a worker that could not)"),
+    ("runs/<run_id>/samples/", "the sampler's shards"),
+    ("runs/<run_id>/samples/part-a<attempt>-<seq>.parquet", "one flush of the sampler (attempt and seq "
+                                                           "zero-padded to 3 and 6 digits)"),
+    ("runs/<run_id>/samples/seg-a<attempt>-<first>-<last>.parquet", "the parts first..last of one attempt, "
+                                                                   "compacted when the attempt ends"),
+    ("runs/<run_id>/epochs-a<attempt>.parquet", "one row per epoch of that attempt, rewritten after each epoch"),
+    ("runs/<run_id>/checkpoint.pt", "model, optimiser, early stopping and RNG states after the last epoch "
+                                    "(a restarted run resumes from it)"),
+    ("runs/<run_id>/encoder.pt", "`pamap2-autoencoder`: the last epoch's encoder, which the same setup's and "
+                                 "repeat's `pamap2-frozen` and `pamap2-unfrozen` runs train on"),
+    ("runs/<run_id>/worker.log", "local executor: the worker's stdout and stderr (on SLURM: `jobs/submitit/`)"),
+    ("archive/<run_id>-<time>/", "`submit --force`: a run's earlier directory, moved aside before it is "
+                                 "rerun (never deleted)"),
+    ("jobs/", "SLURM submissions"),
+    ("jobs/submitit/", "submitit's folder, mode 0700 (its pickles execute code when loaded): sbatch "
+                       "scripts, pickled jobs, one log per task"),
+    ("jobs/submitit/<job>_<index>_0_log.out", "the log of array task `<job>_<index>` (stdout and stderr)"),
+    ("jobs/dry-run/", "`submit --dry-run`: what would be submitted (replaced by the next dry run)"),
+    ("jobs/dry-run/<array>.sbatch", "the sbatch script of one job array (`<hardware>.<paradigm>.<n>`)"),
+    ("jobs/dry-run/arrays.json", "every array: partition, paradigm, hardware, dependency, run id of each index"),
+    ("jobs/scheduler.json", "the last sacct/squeue answer, reused for up to 5 s by `status` and `collect`"),
+    ("dataset/", "`collect`: the dataset"),
+    ("dataset/runs.parquet", "one row per planned run"),
+    ("dataset/epochs.parquet", "one row per measured epoch (the latest attempt's, once)"),
+    ("dataset/samples/", "every sample, partitioned by hardware and dataset (hive style)"),
+    ("dataset/samples/hardware=<hardware>/dataset=<dataset>/<run_id>.parquet", "one run's samples"),
+    ("dataset/schema.json", "the schema version and every column with its type and unit"),
+    ("dataset/quarantine.json", "the shards `collect` refused to merge, each with a one-line reason "
+                                "(the files stay where they are)"),
+    (".collect.lock", "held by `collect` while it builds and swaps in the dataset"),
+    (".dataset.tmp-<pid>/", "where `collect` (process `<pid>`) builds the next dataset before the swap"),
+    ("tables/", "`collect` or `tables`: one table per name, a pure function of the dataset (and "
+                "`estimate_evaluation` from `estimate evaluate`)"),
+    ("tables/<table>.csv", "a table as CSV"),
+    ("tables/<table>.parquet", "the same table as Parquet"),
+    ("figures/", "`figures`, and `estimate evaluate`"),
+    ("figures/<figure>.png", "a figure as PNG"),
+    ("figures/<figure>.pdf", "the same figure as PDF"),
+    ("estimate/", "`energybench estimate`"),
+    ("estimate/model.joblib", "the offline estimators (`estimate fit`; a pickle: load only files you made)"),
+    ("estimate/predictions.csv", "`estimate evaluate`: every estimator's prediction for every run"),
+    ("estimate/predictions.parquet", "the same as Parquet"),
+    ("estimate/evaluation.md", "`estimate evaluate`: the evaluation table and figure as a Markdown section"),
+    ("report.md", "`report`: the findings, then every table and figure beside the study's published values"),
+    ("report.html", "the same report as one HTML page: CSS and tables inline, figures by relative path, no scripts"),
+)
+
+
+def layout_markdown() -> str:
+    """``docs/results-layout.md``: :data:`LAYOUT` as a Markdown table."""
+    lines = [
+        "# Results layout",
+        "",
+        "<!-- Generated from LAYOUT in energybench/paths.py: "
+        "python -m energybench.paths > docs/results-layout.md -->",
+        "",
+        "`energybench submit CONFIG` writes `results/<experiment name>/` unless `--results DIR` is given;",
+        "every later command takes that directory. `<name>` stands for one value; a trailing `/` marks a",
+        "directory. Dataset columns and their units: [schema.md](schema.md).",
+        "",
+        "| path | what it holds |",
+        "|---|---|",
+    ]
+    lines += [f"| `{path}` | {what.replace('|', chr(92) + '|')} |" for path, what in LAYOUT]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(layout_markdown(), end="")
