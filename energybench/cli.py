@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import EnergybenchError
+from .errors import ArgumentError, EnergybenchError
 
 
 def _err(msg: str) -> None:
@@ -43,8 +43,35 @@ class _Group(click.Group):
             sys.exit(130)
 
 
-EXISTING_FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
-DIR = click.Path(file_okay=False, path_type=Path)
+class _PathArg(click.Path):
+    """A path whose wrong kind (or, for an input, absence) is one ``energybench: error:`` line and
+    exit 2 like every other mistake, instead of click's three-line usage message."""
+
+    def __init__(self, directory: bool, must_exist: bool = False, hint: str = "") -> None:
+        super().__init__(path_type=Path, file_okay=not directory, dir_okay=directory)  # for shell completion
+        self.directory, self.must_exist, self.hint = directory, must_exist, hint
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        path = Path(str(value))
+        name = "/".join(param.opts) if isinstance(param, click.Option) else (param.human_readable_name if param
+                                                                            else "the path")
+        hint = f"; {name} is {self.hint}" if self.hint else ""
+        if self.directory and path.exists() and not path.is_dir():
+            raise ArgumentError(f"{path}: is a file, not a directory{hint}")
+        if not self.directory and path.is_dir():
+            raise ArgumentError(f"{path}: is a directory, not a file{hint}")
+        if self.must_exist and not path.exists():
+            raise ArgumentError(f"{path}: no such {'directory' if self.directory else 'file'}{hint}")
+        return path
+
+
+#: A config or cluster profile: load_config and load_profile name every way the file can be wrong.
+CONFIG_FILE = click.Path(path_type=Path)
+#: Output paths, and inputs whose loader says what is missing: only the kind is checked.
+FILE, DIR = _PathArg(directory=False), _PathArg(directory=True)
+RESULTS_DIR = _PathArg(directory=True, must_exist=True, hint="the --results directory of `energybench submit`")
+DATASET_DIR = _PathArg(directory=True, must_exist=True,
+                       hint="a dataset directory (RESULTS/dataset, written by `energybench collect`)")
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,7 +84,7 @@ def cli() -> None:
 
 
 @cli.command("plan")
-@click.argument("config", type=EXISTING_FILE)
+@click.argument("config", type=CONFIG_FILE)
 @click.option("--json", "as_json", is_flag=True, help="Print every run spec as JSON.")
 def plan_cmd(config: Path, as_json: bool) -> None:
     """Expand CONFIG into runs; print runs per paradigm x hardware and the total."""
@@ -77,14 +104,14 @@ def plan_cmd(config: Path, as_json: bool) -> None:
 
 
 @cli.command("submit")
-@click.argument("config", type=EXISTING_FILE)
+@click.argument("config", type=CONFIG_FILE)
 @click.option("--results", type=DIR, default=None, help="Results directory (default results/<name>).")
 @click.option("--executor", type=click.Choice(["local", "slurm"]), default=None,
               help="Override the config's executor.")
 @click.option("--force", is_flag=True, help="Rerun every run, completed ones too (earlier data archived).")
 @click.option("--dry-run", is_flag=True,
               help="SLURM: write the sbatch scripts to DIR/jobs/dry-run/ and submit nothing.")
-@click.option("--profile", type=EXISTING_FILE, default=None,
+@click.option("--profile", type=CONFIG_FILE, default=None,
               help="SLURM: the cluster profile YAML (overrides executor.profile).")
 def submit_cmd(config: Path, results: Path | None, executor: str | None, force: bool, dry_run: bool,
                profile: Path | None) -> None:
@@ -92,15 +119,15 @@ def submit_cmd(config: Path, results: Path | None, executor: str | None, force: 
     from .status import all_completed, run_states
     from .submit import submit
 
-    p = submit(config, results, executor, force=force, echo=click.echo, dry_run=dry_run, profile=profile)
+    done = submit(config, results, executor, force=force, echo=click.echo, dry_run=dry_run, profile=profile)
     if dry_run:
         return
-    if p.experiment.executor.kind == "slurm":
-        click.echo(f"next: energybench status {p.layout.root} --watch")
-    if p.experiment.executor.kind == "local":
-        states = run_states(p.layout)
+    if not done.outcome.waited:
+        click.echo(f"next: energybench status {done.layout.root} --watch")
+    else:
+        states = run_states(done.layout)
         n_ok = sum(s.state == "COMPLETED" for s in states)
-        click.echo(f"{n_ok}/{len(states)} runs completed; next: energybench collect {p.layout.root}")
+        click.echo(f"{n_ok}/{len(states)} runs completed; next: energybench collect {done.layout.root}")
         if not all_completed(states):
             sys.exit(1)
 
@@ -110,7 +137,7 @@ EXIT_COMPLETED, EXIT_UNFINISHED, EXIT_INCOMPLETE = 0, 3, 1
 
 
 @cli.command("status")
-@click.argument("results", type=DIR)
+@click.argument("results", type=RESULTS_DIR)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per run.")
 @click.option("--watch", "watch_s", type=click.FloatRange(min=5), default=None, is_flag=False, flag_value=30.0,
               help="Redraw every N seconds (default 30) until every run has finished.")
@@ -191,12 +218,12 @@ def _print_status(results: Path, states: list, note: str | None, clear: bool = F
 
 
 @cli.command("cancel")
-@click.argument("results", type=DIR)
+@click.argument("results", type=RESULTS_DIR)
 @click.option("--run", "run_ids", multiple=True, metavar="ID",
               help="Cancel only this run (a unique prefix of its id is enough); repeatable.")
 def cancel_cmd(results: Path, run_ids: tuple[str, ...]) -> None:
     """Cancel the queued and running SLURM jobs of RESULTS (or of the given runs)."""
-    from .executors.slurm import cancel_runs
+    from .slurm.cancel import cancel_runs
     from .paths import ResultsLayout
 
     n, jobs = cancel_runs(ResultsLayout(results), list(run_ids))
@@ -205,7 +232,7 @@ def cancel_cmd(results: Path, run_ids: tuple[str, ...]) -> None:
 
 
 @cli.command("prefetch")
-@click.argument("config", type=EXISTING_FILE)
+@click.argument("config", type=CONFIG_FILE)
 def prefetch_cmd(config: Path) -> None:
     """On a login node with internet: cache the weights CONFIG needs and check its data."""
     from .prefetch import prefetch
@@ -214,7 +241,7 @@ def prefetch_cmd(config: Path) -> None:
 
 
 @cli.command("collect")
-@click.argument("results", type=DIR)
+@click.argument("results", type=RESULTS_DIR)
 def collect_cmd(results: Path) -> None:
     """Merge every run's shards into RESULTS/dataset and write RESULTS/tables."""
     from .collect import collect
@@ -225,7 +252,7 @@ def collect_cmd(results: Path) -> None:
 
 
 @cli.command("tables")
-@click.argument("dataset", type=DIR)
+@click.argument("dataset", type=DATASET_DIR)
 @click.option("--out", type=DIR, default=None, help="Output directory (default: beside the dataset).")
 def tables_cmd(dataset: Path, out: Path | None) -> None:
     """Recompute the tables from a DATASET directory alone."""
@@ -236,7 +263,7 @@ def tables_cmd(dataset: Path, out: Path | None) -> None:
 
 
 @cli.command("figures")
-@click.argument("results", type=DIR)
+@click.argument("results", type=RESULTS_DIR)
 @click.option("--run", "run_id", default=None, help="Run id for the power-over-time figure.")
 def figures_cmd(results: Path, run_id: str | None) -> None:
     """Draw the figures of RESULTS (after collect) into RESULTS/figures."""
@@ -249,8 +276,8 @@ def figures_cmd(results: Path, run_id: str | None) -> None:
 
 
 @cli.command("report")
-@click.argument("results", type=DIR)
-@click.option("--reference", type=DIR, default=None,
+@click.argument("results", type=RESULTS_DIR)
+@click.option("--reference", type=_PathArg(directory=True, must_exist=True), default=None,
               help="Folder of the study's published values (default: the repository's results/reference).")
 @click.option("--hardware", "pairs", multiple=True, metavar="PUBLISHED=MEASURED",
               help="Compare measured hardware MEASURED with published PUBLISHED, e.g. h100=gpu-h100; repeatable.")
@@ -268,8 +295,8 @@ def estimate_group() -> None:
 
 
 @estimate_group.command("fit")
-@click.argument("results", type=DIR)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.argument("results", type=RESULTS_DIR)
+@click.option("--out", type=FILE, default=None,
               help="Model file (default RESULTS/estimate/model.joblib).")
 @click.option("--method", type=click.Choice(["kernel-ridge", "linear", "svr"]), default="kernel-ridge",
               show_default=True, help="Regressor.")
@@ -284,12 +311,12 @@ def estimate_fit_cmd(results: Path, out: Path | None, method: str) -> None:
 
 
 @estimate_group.command("predict")
-@click.argument("config", type=EXISTING_FILE)
-@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+@click.argument("config", type=CONFIG_FILE)
+@click.option("--model", "model_path", type=FILE, required=True,
               help="Model file from `energybench estimate fit`.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Assume N epochs per run (default: the training data's mean for the setup).")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--csv", "csv_path", type=FILE, default=None,
               help="Also write every run's prediction to this CSV file.")
 def estimate_predict_cmd(config: Path, model_path: Path, epochs: int | None, csv_path: Path | None) -> None:
     """Predict the energy of every planned run of CONFIG and the grid's total, before submitting."""
@@ -315,7 +342,7 @@ def estimate_predict_cmd(config: Path, model_path: Path, epochs: int | None, csv
 
 
 @estimate_group.command("evaluate")
-@click.argument("results", type=DIR)
+@click.argument("results", type=RESULTS_DIR)
 @click.option("--stable-epoch", default="10", show_default=True, metavar="N|fluss",
               help="First epoch of the online stable window, or 'fluss' to detect it per run.")
 @click.option("--window-epochs", type=click.IntRange(min=1), default=5, show_default=True,
@@ -349,7 +376,7 @@ def estimate_evaluate_cmd(results: Path, stable_epoch: str, window_epochs: int, 
 
 
 @estimate_group.command("run")
-@click.argument("results", type=DIR)
+@click.argument("results", type=RESULTS_DIR)
 @click.argument("run_id")
 @click.option("--stable-epoch", default="10", show_default=True, metavar="N|fluss",
               help="First epoch of the stable window, or 'fluss' to detect it.")
@@ -359,13 +386,13 @@ def estimate_run_cmd(results: Path, run_id: str, stable_epoch: str, window_epoch
     """Online estimates of one run of RESULTS, finished or still training (then with its forecast)."""
     from .errors import EstimateError
     from .estimate.api import run_estimate
+    from .units import J_PER_WH
 
     if stable_epoch != "fluss" and not (stable_epoch.isdigit() and int(stable_epoch) >= 1):
         raise EstimateError(f"--stable-epoch: {stable_epoch!r} is neither a positive epoch number nor 'fluss'")
     r = run_estimate(results, run_id, stable_epoch if stable_epoch == "fluss" else int(stable_epoch), window_epochs)
-    wh = 3600.0
     click.echo(f"run {r.run_id} ({'finished' if r.finished else 'training'}): {r.epochs_measured} epochs measured, "
-               f"{r.energy_so_far_j / wh:.4g} Wh so far")
+               f"{r.energy_so_far_j / J_PER_WH:.4g} Wh so far")
     if r.estimate is None:
         window = f"epochs {r.stable_epoch}..{r.stable_epoch + r.window_epochs - 1}"
         click.echo(f"online estimates: none, the run has fewer epochs than the stable window ({window})" if r.finished
@@ -374,17 +401,19 @@ def estimate_run_cmd(results: Path, run_id: str, stable_epoch: str, window_epoch
     e = r.estimate
     n_note = "its epochs" if r.finished else "forecast stop epoch"
     click.echo(f"stable window: epochs {e.stable_epoch}..{e.stable_epoch + e.window_epochs - 1}, "
-               f"{e.window_power_w:.4g} W, {e.window_energy_j / e.window_epochs / wh:.4g} Wh per epoch")
-    click.echo(f"online estimate for {e.epochs} epochs ({n_note}): epoch-energy-based {e.epoch_energy_based_j / wh:.4g} Wh, "
-               f"power-based {e.power_based_j / wh:.4g} Wh")
+               f"{e.window_power_w:.4g} W, {e.window_energy_j / e.window_epochs / J_PER_WH:.4g} Wh per epoch")
+    click.echo(f"online estimate for {e.epochs} epochs ({n_note}): "
+               f"epoch-energy-based {e.epoch_energy_based_j / J_PER_WH:.4g} Wh, "
+               f"power-based {e.power_based_j / J_PER_WH:.4g} Wh")
     if r.forecast is not None:
         f = r.forecast
         thr = ("reached" if f.threshold_reached else
                f"epoch {f.threshold_epoch} [{f.threshold_epoch_low}, {f.threshold_epoch_high}]"
                if f.threshold_epoch is not None else "not before max_epochs")
         click.echo(f"forecast ({f.family} learning curve): threshold {thr}; stop at epoch {f.stop_epoch} "
-                   f"[{f.stop_epoch_low}, {f.stop_epoch_high}]; energy to stop {f.energy_to_stop_j / wh:.4g} Wh "
-                   f"[{f.energy_to_stop_low_j / wh:.4g}, {f.energy_to_stop_high_j / wh:.4g}] (10th-90th percentile)")
+                   f"[{f.stop_epoch_low}, {f.stop_epoch_high}]; energy to stop {f.energy_to_stop_j / J_PER_WH:.4g} Wh "
+                   f"[{f.energy_to_stop_low_j / J_PER_WH:.4g}, {f.energy_to_stop_high_j / J_PER_WH:.4g}] "
+                   "(10th-90th percentile)")
 
 
 def main() -> None:

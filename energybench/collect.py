@@ -34,7 +34,8 @@ from .merge import MergedRun, ShardLog, merge_run, read_epochs, runs_table, writ
 from .paths import DatasetPaths, ResultsLayout, write_json
 from .progress import RunProgress
 from .schema import EPOCH_SCHEMA, RUN_SCHEMA, describe
-from .status import current_states, load_plan
+from .planfile import load_plan
+from .status import current_states
 
 #: Runs merged at once: enough to keep the cores busy while some threads wait on the filesystem.
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
@@ -157,10 +158,12 @@ def _swap(new: Path, target: Path) -> None:
 
 def recompute_tables(dataset_dir: Path, out_dir: Path | None = None) -> list[Path]:
     """``energybench tables``: the tables from a dataset directory alone."""
-    from .tables import compute_tables, load_dataset, write_tables
+    from .tables import compute_tables, load_dataset, require_completed, write_tables
 
     if not DatasetPaths(dataset_dir).runs.exists():
         raise ResultsError(f"{dataset_dir}: no runs.parquet here; point at a dataset directory "
                            "(DIR/dataset) or run `energybench collect DIR` first")
     out = out_dir if out_dir is not None else Path(dataset_dir).parent / "tables"
-    return write_tables(compute_tables(*load_dataset(Path(dataset_dir))), out)
+    runs, epochs = load_dataset(Path(dataset_dir))
+    require_completed(runs, Path(dataset_dir))
+    return write_tables(compute_tables(runs, epochs), out)

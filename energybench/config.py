@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError
 from .paradigms import PARADIGMS
+from .units import BYTES_PER_MIB
 
 
 class _Frozen(BaseModel):
@@ -244,23 +245,49 @@ def parse_config(raw: Any, source: Path) -> Experiment:
         raise ConfigError(f"{source}: {len(lines)} error(s): " + " | ".join(lines)) from None
 
 
-def load_config(path: Path | str) -> Experiment:
-    """Read and validate an experiment config file."""
-    path = Path(path)
+#: Largest config or profile file read, bytes (real ones are a few KiB).
+MAX_YAML_BYTES = 4 * BYTES_PER_MIB
+
+
+def read_yaml(path: Path, what: str, missing: str) -> Any:
+    """The YAML document in ``path``; every way the file can be unreadable is one ConfigError naming it.
+
+    ``what`` names the file in messages ("config", "cluster profile"); ``missing`` is the message
+    when it does not exist. An empty file (or one of comments only) is an error too.
+    """
     try:
-        text = path.read_text()
+        with path.open("rb") as f:
+            data = f.read(MAX_YAML_BYTES + 1)  # a checkpoint passed by mistake is not read whole
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
+        raise ConfigError(f"{path}: {missing}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory; give the path of a {what} file (YAML)") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+        raise ConfigError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    if len(data) > MAX_YAML_BYTES:
+        raise ConfigError(f"{path}: over {MAX_YAML_BYTES // BYTES_PER_MIB} MiB, too large for a {what}; "
+                          "is it the right file?")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file (byte {exc.start} is not UTF-8); "
+                          f"a {what} is a YAML text file") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
+        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or "invalid YAML"
         raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
-    return parse_config(raw, path)
+    if raw is None:
+        raise ConfigError(f"{path}: the {what} file is empty (no YAML keys in it)")
+    return raw
+
+
+def load_config(path: Path | str) -> Experiment:
+    """Read and validate an experiment config file."""
+    path = Path(path)
+    return parse_config(read_yaml(path, "config", "no such config file"), path)
 
 
 def override_executor(exp: Experiment, kind: str | None) -> Experiment:

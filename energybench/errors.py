@@ -19,8 +19,8 @@ class ConfigError(EnergybenchError):
     exit_code = 2
 
 
-class PlanError(EnergybenchError):
-    """The config is valid but cannot be expanded into runs."""
+class ArgumentError(EnergybenchError):
+    """A command-line path is missing or of the wrong kind (a file where a directory belongs, or the reverse)."""
 
     exit_code = 2
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from .errors import ResultsError
+from .paradigms import MAIN_PARADIGM
 from .paths import DatasetPaths, atomic_path, figure_paths, table_paths
 from .tables import TABLES, compute_tables, load_dataset
 
@@ -32,7 +33,6 @@ FALLBACK_COLOURS = ("#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 KIND_COLOURS = {"best": "#332288", "average": "#999933", "worst": "#AA4499"}
 PHASE_COLOURS = {"idle": "#BBBBBB", "train": "#0072B2", "eval": "#E69F00", "checkpoint": "#CC79A7"}
 #: The paradigm each dataset's Fig. 3 heatmap shows, when present.
-MAIN_PARADIGM = {"pamap2": "pamap2-baseline", "celeba": "celeba-identity"}
 MULTITASK_LABELS = {"attribute": "attribute", "identity": "identity", "both": "both (multitask)"}
 MAX_POWER_POINTS = 20_000
 
@@ -98,6 +98,11 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "unnamed"
 
 
+def heatmap_name(dataset: str, hardware: str) -> str:
+    """The name of the Fig. 3 heatmap of one dataset x hardware (the report links to it)."""
+    return f"energy_per_epoch_{_slug(dataset)}_{_slug(hardware)}"
+
+
 def _nan(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
@@ -135,7 +140,7 @@ def energy_per_epoch_figures(ctx: FigureContext) -> Iterator[tuple[str, Figure]]
         ax.set_ylabel("batch size (samples)")
         ax.set_title(f"{paradigm} on {hardware}: mean energy per epoch", color=ctx.colours.get(hardware, "black"))
         fig.colorbar(image, ax=ax, label="energy per epoch (mWh)")
-        yield f"energy_per_epoch_{_slug(dataset)}_{_slug(hardware)}", fig
+        yield heatmap_name(dataset, hardware), fig
 
 
 def total_energy_figure(ctx: FigureContext) -> Iterator[tuple[str, Figure]]:

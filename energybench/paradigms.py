@@ -42,7 +42,8 @@ PARADIGMS: dict[str, Paradigm] = {
     )
 }
 
-DATASETS: tuple[str, ...] = ("pamap2", "celeba")
+#: The paradigm that stands for its dataset where one is shown (the study's headline runs).
+MAIN_PARADIGM: dict[str, str] = {"pamap2": "pamap2-baseline", "celeba": "celeba-identity"}
 
 
 def stage(name: str) -> int:

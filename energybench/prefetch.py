@@ -12,21 +12,11 @@ from pathlib import Path
 
 from .config import load_config
 from .errors import DataError
-
-
-def check_weights(weights: str) -> str:
-    """Load the configured ResNet18 weights locally (no download); a line saying what was found."""
-    from .worker.models import build_resnet18, imagenet_weights_file
-
-    build_resnet18(weights)
-    return "random init" if weights == "none" else \
-        f"ok ({imagenet_weights_file() if weights == 'imagenet' else weights})"
+from .inputs import check_data, check_weights
 
 
 def prefetch(config: Path, echo: Callable[[str], None] = print) -> None:
     """Download what the config needs into local caches, then verify it loads offline."""
-    from .submit import check_data
-
     exp = load_config(config)
     for ds, synthetic in check_data(exp, config).items():
         section = getattr(exp.data, ds)

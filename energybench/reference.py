@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from .errors import ResultsError
-from .figures import MAIN_PARADIGM
+from .paradigms import MAIN_PARADIGM
 from .tables import ENERGY_PER_EPOCH, FREEZE_SAVINGS, MULTITASK, MULTITASK_TYPES
 
 #: The repository's copy of the published values.
@@ -190,10 +190,3 @@ def compare_energy_per_epoch(measured: pl.DataFrame | None, ref: Reference,
     return out.select("dataset", "paradigm", "published_hardware", "hardware", "source", "batch_size",
                       "learning_rate", "published_epoch_energy_mwh", "epoch_energy_mean_mwh", "epoch_energy_ratio")
 
-
-#: Every comparison: name -> (measured table it reads, function).
-COMPARISONS = {
-    "freeze_savings": ("freeze_savings", compare_freeze_savings),
-    "multitask": ("multitask", compare_multitask),
-    "energy_per_epoch": ("energy_per_epoch", compare_energy_per_epoch),
-}

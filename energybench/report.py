@@ -1,19 +1,21 @@
-"""``energybench report DIR``: every table and figure, and the side-by-side with the study.
+"""``energybench report DIR``: the findings first, then every table and figure beside the study.
 
 :func:`render_report` is pure: (tables, published values, figure paths) ->
-Markdown and HTML text, through one list of blocks so both say the same.
-:func:`write_report` is the I/O edge: it reads ``DIR/tables`` (every table
-there, also ones added by other tools, e.g. ``estimate_evaluation``), lists
-``DIR/figures`` and writes ``DIR/report.md`` and ``DIR/report.html`` (HTML
-tables inline, images by relative path, so the folder can be moved or opened
-in a browser as it is).
+Markdown and HTML text, through one list of blocks so both say the same. The
+report opens with the findings (:mod:`energybench.findings`, computed from
+the tables) beside the two figures that carry the study, then a table of
+contents and one section per question, each with its findings, its tables,
+the published values it is compared with, and its figures. Tables and figures
+no section claims (ones other tools add) follow in their own sections.
+:func:`write_report` is the I/O edge: it reads ``DIR/tables`` and lists
+``DIR/figures`` and writes ``DIR/report.md`` and ``DIR/report.html`` (CSS and
+tables inline, images by relative path, no scripts or external fonts, so the
+folder can be moved, opened in a browser or printed as it is).
 """
 
 from __future__ import annotations
 
-import html
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,50 +23,21 @@ from pathlib import Path
 import polars as pl
 
 from .errors import ResultsError
+from .findings import TOPICS, Finding, compute_findings
 from .paths import DatasetPaths, ResultsLayout, atomic_path, figure_paths
 from .reference import REFERENCE_DIR, Reference, compare_energy_per_epoch, compare_freeze_savings, \
     compare_multitask, load_reference, match_hardware
+from .render import NOTHING, Block, Contents, Findings, Grid, Heading, Image, Items, Links, Text, anchor, fmt, \
+    to_html, to_markdown
 
 #: Rows shown per table; the rest are in the table's CSV file.
 MAX_ROWS = 200
-NOT_MEASURED, NOT_PUBLISHED, NOTHING = "not measured", "not published", "—"
+NOT_MEASURED, NOT_PUBLISHED = "not measured", "not published"
 _DATASET_TITLES = {"pamap2": "PAMAP2", "celeba": "CelebA"}
-
-
-@dataclass(frozen=True)
-class Heading:
-    text: str
-    level: int
-
-
-@dataclass(frozen=True)
-class Text:
-    """A paragraph; `backticks` mark code."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A table; ``null_text`` says what a missing value of a column means (default: a dash)."""
-
-    frame: pl.DataFrame
-    null_text: Mapping[str, str] = field(default_factory=dict)
-    total_rows: int | None = None  # when ``frame`` shows only the first rows
-
-
-@dataclass(frozen=True)
-class Image:
-    src: str  # relative to the report
-    alt: str
-
-
-@dataclass(frozen=True)
-class Links:
-    items: tuple[tuple[str, str], ...]  # (label, relative href)
-
-
-Block = Heading | Text | Grid | Image | Links
+PUBLISHED_ANCHOR = "published-values-and-hardware-pairing"
+FINDINGS_NOTE = ("Computed from the tables of this directory by `energybench report` (nothing here is written by "
+                 "hand); each line links to its table and figure, and to the published values where the study has "
+                 "them.")
 
 
 @dataclass(frozen=True)
@@ -82,43 +55,38 @@ class ReportInput:
     reference_note: str | None = None  # why there is no reference
 
 
-def fmt(value: object) -> str:
-    """A cell: floats to about 4 significant digits (2 decimals from 1 up), thousands separated."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        if value != value:  # NaN
-            return "NaN"
-        a = abs(value)
-        if a >= 10_000:
-            return f"{value:,.0f}"
-        if a >= 1 or a == 0:
-            return f"{value:.2f}"
-        return f"{value:.3g}"
-    if isinstance(value, int):
-        return f"{value:,}" if abs(value) >= 10_000 else str(value)
-    return str(value)
+@dataclass(frozen=True)
+class Section:
+    """One question of the study: the tables, the published comparison and the figure families that answer it."""
+
+    title: str
+    tables: tuple[str, ...] = ()
+    figures: tuple[str, ...] = ()
+    comparison: str | None = None  # a key of _COMPARISONS
+
+
+#: The report's sections in reading order (the findings' order). A table or figure none claims goes to "Other".
+SECTIONS = (
+    Section("Energy to early stop per setup", ("total_energy",), ("total_energy",)),
+    Section("Energy per epoch", ("energy_per_epoch",), ("energy_per_epoch",), "energy_per_epoch"),
+    Section("Energy to the target accuracy", ("energy_to_target",)),
+    Section("Break-even of the pretraining", ("break_even",), ("break_even",)),
+    Section("Freezing the pretrained encoder", ("freeze_savings",), (), "freeze_savings"),
+    Section("Multitask vs single tasks", ("multitask",), ("multitask",), "multitask"),
+    Section("Power over time", (), ("power",)),
+)
+
+
+def table_heading(name: str) -> str:
+    return f"Table `{name}`"
+
+
+def figure_heading(name: str) -> str:
+    return f"Figure `{name}`"
 
 
 def _first_line(doc: str | None) -> str | None:
     return doc.strip().split("\n\n")[0].replace("\n", " ") if doc else None
-
-
-def _summary(runs: pl.DataFrame) -> list[Block]:
-    from .status import STATES
-
-    counts = dict(runs.group_by("status").len().iter_rows())
-    states = ", ".join(f"{counts[s]} {s}" for s in STATES if s in counts)
-    meters = sorted(runs["meter"].drop_nulls().unique())
-    lines = [f"{runs.height} runs ({states}); hardware: {', '.join(sorted(runs['hardware'].unique()))}; "
-             f"meters: {', '.join(f'`{m}`' for m in meters)}."]
-    if "estimate" in meters:
-        lines.append("Energy from the `estimate` meter is a model (TDP x utilisation), not a measurement.")
-    if "synthetic" in meters:
-        lines.append("Energy from the `synthetic` meter is a test trace, not a measurement.")
-    if runs["data_synthetic"].any():
-        lines.append("Some runs trained on generated data, not the published datasets.")
-    return [Text(" ".join(lines))]
 
 
 def _hardware_text(ref: Reference, tables: Mapping[str, pl.DataFrame], pairs: Mapping[str, str]) -> str:
@@ -171,57 +139,48 @@ def _cell(r: Mapping[str, object]) -> str:
     return text + (f" ({ratio:.2f}x)" if isinstance(ratio, float) else "")
 
 
-def _comparison(inp: ReportInput) -> list[Block]:
-    blocks: list[Block] = [Heading("Comparison with the published study", 2)]
-    if inp.reference is None:
-        return blocks + [Text(inp.reference_note or "No published values.")]
-    ref, pairs = inp.reference, dict(inp.pairs)
-    blocks.append(Text(_hardware_text(ref, inp.tables, pairs)))
-    freeze = compare_freeze_savings(inp.tables.get("freeze_savings"), ref, pairs)
-    blocks += [
-        Heading("Frozen vs fine-tuned pretrained encoder (journal Table 2, workshop Table 3)", 3),
-        Text("Mean energy (Wh) of a classifier on the pretrained encoder, frozen or fine-tuned (unfrozen), and "
-             "the saving 1 - frozen / unfrozen. The journal's Table 2 prints its two rows swapped (\"Freeze\" on "
-             "the larger energy) while its text and its savings (1 - smaller / larger) say freezing saves: the "
-             "published columns hold the values as the text means them (`published_rows_swapped` marks them)."),
-        Grid(freeze, _nulls(freeze)),
-    ]
-    multi = compare_multitask(inp.tables.get("multitask"), ref, pairs)
-    blocks += [
-        Heading("Multitask (journal Table 3)", 3),
-        Text("Mean energy per epoch (mWh) and mean epochs to early stop of CelebA attribute, identity and both "
-             "(multitask) classifiers."),
-        Grid(multi, _nulls(multi)),
-    ]
-    epochs = compare_energy_per_epoch(inp.tables.get("energy_per_epoch"), ref, pairs)
-    blocks += [
-        Heading("Energy per epoch (workshop Table 2)", 3),
-        Text("Mean energy per epoch (mWh) per batch size and learning rate; each cell reads published / measured. "
-             "The study computed it with its eq. 1 (mean power x epoch time); the measured value is energybench's "
-             "authoritative energy (`energy_per_epoch.csv` has eq. 1 beside it). Decimal points lost in the "
-             "workshop text are restored (`results/reference/README.md`)."),
-        *_matrices(epochs),
-    ]
-    return blocks
+#: How a finding's link names a figure of each family.
+FIGURE_LABELS = {"energy_per_epoch": "heatmap", "total_energy": "bars", "break_even": "lines", "multitask": "bars"}
+#: The heading of each published-vs-measured comparison (findings link to it).
+COMPARISON_TITLES = {
+    "freeze_savings": "Published vs measured: frozen vs fine-tuned (journal Table 2, workshop Table 3)",
+    "multitask": "Published vs measured: multitask (journal Table 3)",
+    "energy_per_epoch": "Published vs measured: energy per epoch (workshop Table 2)",
+}
+_PAIRING = f"Hardware pairs: see [Published values and hardware pairing](#{PUBLISHED_ANCHOR})."
 
 
-def _table_blocks(inp: ReportInput) -> list[Block]:
-    from .tables import TABLES
+def _freeze_comparison(inp: ReportInput) -> list[Block]:
+    freeze = compare_freeze_savings(inp.tables.get("freeze_savings"), inp.reference, dict(inp.pairs))
+    return [Heading(COMPARISON_TITLES["freeze_savings"], 3),
+            Text("Mean energy (Wh) of a classifier on the pretrained encoder, frozen or fine-tuned (unfrozen), and "
+                 "the saving 1 - frozen / unfrozen. The journal's Table 2 prints its two rows swapped (\"Freeze\" on "
+                 "the larger energy) while its text and its savings (1 - smaller / larger) say freezing saves: the "
+                 "published columns hold the values as the text means them (`published_rows_swapped` marks "
+                 f"them). {_PAIRING}"),
+            Grid(freeze, _nulls(freeze))]
 
-    blocks: list[Block] = [Heading("Tables", 2)]
-    if not inp.tables:
-        return blocks + [Text("No tables: run `energybench collect DIR` first.")]
-    for name in sorted(inp.tables, key=lambda n: (n not in TABLES, list(TABLES).index(n) if n in TABLES else 0, n)):
-        frame = inp.tables[name]
-        blocks.append(Heading(name, 3))
-        about = _first_line(TABLES[name].__doc__) if name in TABLES else None
-        blocks.append(Text(f"{about or 'A table of this results directory.'} {frame.height} rows."))
-        if inp.table_files.get(name):
-            blocks.append(Links(tuple((Path(f).suffix.lstrip("."), f) for f in inp.table_files[name])))
-        if frame.height:
-            shown = frame.head(MAX_ROWS)
-            blocks.append(Grid(shown, total_rows=frame.height if frame.height > shown.height else None))
-    return blocks
+
+def _multitask_comparison(inp: ReportInput) -> list[Block]:
+    multi = compare_multitask(inp.tables.get("multitask"), inp.reference, dict(inp.pairs))
+    return [Heading(COMPARISON_TITLES["multitask"], 3),
+            Text("Mean energy per epoch (mWh) and mean epochs to early stop of CelebA attribute, identity and both "
+                 f"(multitask) classifiers. {_PAIRING}"),
+            Grid(multi, _nulls(multi))]
+
+
+def _epoch_comparison(inp: ReportInput) -> list[Block]:
+    epochs = compare_energy_per_epoch(inp.tables.get("energy_per_epoch"), inp.reference, dict(inp.pairs))
+    return [Heading(COMPARISON_TITLES["energy_per_epoch"], 3),
+            Text("Mean energy per epoch (mWh) per batch size and learning rate; each cell reads published / "
+                 "measured. The study computed it with its eq. 1 (mean power x epoch time); the measured value is "
+                 "energybench's authoritative energy (`energy_per_epoch.csv` has eq. 1 beside it). Decimal points "
+                 f"lost in the workshop text are restored (`results/reference/README.md`). {_PAIRING}"),
+            *_matrices(epochs)]
+
+
+_COMPARISONS = {"freeze_savings": _freeze_comparison, "multitask": _multitask_comparison,
+                "energy_per_epoch": _epoch_comparison}
 
 
 def _figure_family(name: str) -> str | None:
@@ -230,116 +189,125 @@ def _figure_family(name: str) -> str | None:
     return max((f for f in FIGURES if name == f or name.startswith(f"{f}_")), key=len, default=None)
 
 
-def _figure_blocks(inp: ReportInput) -> list[Block]:
+def _finding_links(f: Finding, inp: ReportInput, figures: set[str]) -> tuple[tuple[str, str], ...]:
+    """Links of one finding: its table, its figures that were drawn, and its published comparison."""
+    links = []
+    if f.table and f.table in inp.tables:
+        links.append(("table", "#" + anchor(table_heading(f.table))))
+    links += [(FIGURE_LABELS.get(_figure_family(n) or "", "figure"), "#" + anchor(figure_heading(n)))
+              for n in f.figures if n in figures]
+    section = next((s for s in SECTIONS if f.table in s.tables and s.comparison), None)
+    if section and inp.reference is not None:
+        links.append(("published", "#" + anchor(COMPARISON_TITLES[section.comparison])))
+    return tuple(links)
+
+
+def _items(findings: Sequence[Finding], inp: ReportInput, figures: set[str]) -> Items:
+    return Items(tuple((TOPICS[f.topic], f.text, _finding_links(f, inp, figures), f.missing) for f in findings))
+
+
+def _hero_figures(findings: Sequence[Finding], inp: ReportInput) -> tuple[Image, ...]:
+    """The energy-per-epoch heatmap of the first dataset x hardware and the total energy per setup."""
+    by_name = {Path(src).stem: src for src in inp.figures}
+    wanted = [n for f in findings if f.topic == "cheapest" for n in f.figures if n != "total_energy"][:1]
+    if not wanted or wanted[0] not in by_name:  # no finding names a drawn heatmap: take the first drawn one
+        wanted = sorted(n for n in by_name if _figure_family(n) == "energy_per_epoch")[:1]
+    return tuple(Image(by_name[n], _caption(n), "#" + anchor(figure_heading(n)))
+                 for n in [*wanted, "total_energy"] if n in by_name)
+
+
+def _caption(name: str) -> str:
+    """``Fig. 3: energy_per_epoch_pamap2_cpu``: the study's figure number (from the family's description) and the name."""
     from .figures import FIGURES
 
-    blocks: list[Block] = [Heading("Figures", 2)]
-    if not inp.figures:
-        return blocks + [Text("No figures: run `energybench figures DIR` first.")]
+    family = _figure_family(name)
+    about = _first_line(FIGURES[family].__doc__) if family else None
+    if not about or ":" not in about:
+        return name
+    return f"{about.partition(':')[0]}: {name}"
+
+
+def _findings_block(inp: ReportInput, findings: Sequence[Finding]) -> Findings:
+    return Findings(FINDINGS_NOTE, _items(findings, inp, {Path(s).stem for s in inp.figures}), _hero_figures(findings, inp))
+
+
+def _table_blocks(name: str, inp: ReportInput) -> list[Block]:
+    from .tables import TABLES
+
+    frame = inp.tables[name]
+    about = _first_line(TABLES[name].__doc__) if name in TABLES else None
+    blocks: list[Block] = [Heading(table_heading(name), 3),
+                           Text(f"{about or 'A table of this results directory.'} {frame.height} rows.")]
+    if inp.table_files.get(name):
+        blocks.append(Links(tuple((Path(f).suffix.lstrip("."), f) for f in inp.table_files[name])))
+    if frame.height:
+        shown = frame.head(MAX_ROWS)
+        blocks.append(Grid(shown, total_rows=frame.height if frame.height > shown.height else None))
+    return blocks
+
+
+def _figure_blocks(src: str, inp: ReportInput) -> list[Block]:
+    from .figures import FIGURES
+
+    name = Path(src).stem
+    family = _figure_family(name)
+    about = _first_line(FIGURES[family].__doc__) if family else None
+    blocks: list[Block] = [Heading(figure_heading(name), 3), *([Text(about)] if about else []), Image(src, name)]
+    if inp.figure_files.get(name):
+        blocks.append(Links(tuple((Path(f).suffix.lstrip("."), f) for f in inp.figure_files[name])))
+    return blocks
+
+
+def _sections(inp: ReportInput, findings: Sequence[Finding]) -> list[Block]:
+    from .figures import FIGURES
+
+    figures = {Path(s).stem for s in inp.figures}
     families = list(FIGURES)
 
     def order(src: str) -> tuple[int, str]:
         family = _figure_family(Path(src).stem)
         return (families.index(family) if family else len(families), src)
 
-    for src in sorted(inp.figures, key=order):
-        name = Path(src).stem
-        family = _figure_family(name)
-        blocks.append(Heading(name, 3))
-        about = _first_line(FIGURES[family].__doc__) if family else None
-        if about:
-            blocks.append(Text(about))
-        blocks.append(Image(src, name))
-        if inp.figure_files.get(name):
-            blocks.append(Links(tuple((Path(f).suffix.lstrip("."), f) for f in inp.figure_files[name])))
-    return blocks
+    blocks: list[Block] = []
+    for s in SECTIONS:
+        mine = [f for f in findings if f.table in s.tables]
+        blocks += [Heading(s.title, 2), *([_items(mine, inp, figures)] if mine else [])]
+        for name in s.tables:
+            blocks += _table_blocks(name, inp) if name in inp.tables else [
+                Text(f"No `{name}` table: run `energybench collect DIR` first.")]
+        if s.comparison:
+            blocks += _COMPARISONS[s.comparison](inp) if inp.reference is not None else [
+                Text(inp.reference_note or "No published values.")]
+        shown = sorted((src for src in inp.figures if _figure_family(Path(src).stem) in s.figures), key=order)
+        for src in shown:
+            blocks += _figure_blocks(src, inp)
+        if s.figures and not shown:
+            blocks.append(Text("No figure here: run `energybench figures DIR` first (a figure without data is "
+                               "not drawn)."))
+    claimed_tables = {t for s in SECTIONS for t in s.tables}
+    other_tables = sorted(set(inp.tables) - claimed_tables)
+    if other_tables:
+        blocks.append(Heading("Other tables", 2))
+        for name in other_tables:
+            blocks += _table_blocks(name, inp)
+    claimed = {f for s in SECTIONS for f in s.figures}
+    other_figures = sorted((src for src in inp.figures if _figure_family(Path(src).stem) not in claimed), key=order)
+    if other_figures:
+        blocks.append(Heading("Other figures", 2))
+        for src in other_figures:
+            blocks += _figure_blocks(src, inp)
+    blocks.append(Heading("Published values and hardware pairing", 2))
+    if inp.reference is None:
+        return blocks + [Text(inp.reference_note or "No published values.")]
+    return blocks + [Text(_hardware_text(inp.reference, inp.tables, inp.pairs))]
 
 
 def build_report(inp: ReportInput) -> list[Block]:
-    """The report as blocks: summary, comparison with the study, every table, every figure."""
-    blocks: list[Block] = [Heading(inp.title, 1)]
-    if inp.runs is not None and inp.runs.height:
-        blocks += _summary(inp.runs)
-    return blocks + _comparison(inp) + _table_blocks(inp) + _figure_blocks(inp)
-
-
-def _text(frame: pl.DataFrame, null_text: Mapping[str, str]) -> list[list[str]]:
-    return [[fmt(v) if v is not None else null_text.get(c, NOTHING) for c, v in zip(frame.columns, row)]
-            for row in frame.iter_rows()]
-
-
-def to_markdown(blocks: Sequence[Block]) -> str:
-    """GitHub-flavoured Markdown."""
-    out: list[str] = []
-    for b in blocks:
-        if isinstance(b, Heading):
-            out += ["#" * b.level + " " + b.text, ""]
-        elif isinstance(b, Text):
-            out += [b.text, ""]
-        elif isinstance(b, Links):
-            out += [" · ".join(f"[{label}]({href})" for label, href in b.items), ""]
-        elif isinstance(b, Image):
-            out += [f"![{b.alt}]({b.src})", ""]
-        elif isinstance(b, Grid):
-            cell = lambda s: s.replace("|", "\\|").replace("\n", " ")  # noqa: E731
-            out.append("| " + " | ".join(cell(c) for c in b.frame.columns) + " |")
-            out.append("|" + "---|" * len(b.frame.columns))
-            out += ["| " + " | ".join(cell(v) for v in row) + " |" for row in _text(b.frame, b.null_text)]
-            if b.total_rows:
-                out.append(f"\n(first {b.frame.height} of {b.total_rows} rows; all of them in the CSV file)")
-            out.append("")
-    return "\n".join(out)
-
-
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1400px; padding: 0 1em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.85em; }
-th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: right; white-space: nowrap; }
-th { background: #f3f3f3; } td.text { text-align: left; } td.none { color: #999; }
-.scroll { overflow-x: auto; } img { max-width: 100%; } code { background: #f3f3f3; padding: 0 0.2em; }
-"""
-
-
-def _inline(text: str) -> str:
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text, quote=False))
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-def to_html(blocks: Sequence[Block], title: str) -> str:
-    """One self-contained page: inline CSS and tables, images by relative path."""
-    out = ["<!doctype html>", '<html lang="en">', '<head><meta charset="utf-8">',
-           f"<title>{html.escape(title)}</title>", f"<style>{_STYLE}</style></head>", "<body>"]
-    ids: dict[str, int] = {}
-    for b in blocks:
-        if isinstance(b, Heading):
-            slug = _slug(b.text)
-            ids[slug] = ids.get(slug, 0) + 1  # a table and a figure may share a name
-            anchor = slug if ids[slug] == 1 else f"{slug}-{ids[slug]}"
-            out.append(f'<h{b.level} id="{anchor}">{_inline(b.text)}</h{b.level}>')
-        elif isinstance(b, Text):
-            out.append(f"<p>{_inline(b.text)}</p>")
-        elif isinstance(b, Links):
-            out.append("<p>" + " · ".join(f'<a href="{html.escape(h)}">{html.escape(label)}</a>'
-                                          for label, h in b.items) + "</p>")
-        elif isinstance(b, Image):
-            out.append(f'<p><img src="{html.escape(b.src)}" alt="{html.escape(b.alt)}" loading="lazy"></p>')
-        elif isinstance(b, Grid):
-            kinds = ["text" if dt == pl.String else "" for dt in b.frame.dtypes]
-            head = "".join(f"<th>{html.escape(c)}</th>" for c in b.frame.columns)
-            body = []
-            for raw, shown in zip(b.frame.iter_rows(), _text(b.frame, b.null_text)):
-                cells = "".join(f'<td class="{"none" if r is None else k}">{html.escape(s)}</td>'
-                                for r, s, k in zip(raw, shown, kinds))
-                body.append(f"<tr>{cells}</tr>")
-            out.append(f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}'
-                       "</tbody></table></div>")
-            if b.total_rows:
-                out.append(f"<p>(first {b.frame.height} of {b.total_rows} rows; all of them in the CSV file)</p>")
-    out += ["</body>", "</html>", ""]
-    return "\n".join(out)
+    """The report as blocks: findings beside the key figures, contents, one section per question, the rest."""
+    findings = compute_findings(inp.tables, inp.runs, inp.reference, inp.pairs)
+    body = _sections(inp, findings)
+    contents = Contents(tuple((b.level, b.text) for b in body if isinstance(b, Heading) and b.level <= 3))
+    return [Heading(inp.title, 1), _findings_block(inp, findings), contents, *body]
 
 
 def render_report(inp: ReportInput) -> tuple[str, str]:

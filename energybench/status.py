@@ -17,8 +17,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from .errors import ResultsError, SubmitError
+from .errors import SubmitError
 from .paths import ResultsLayout, RunPaths, read_json
+from .planfile import load_plan
 
 if TYPE_CHECKING:
     from .slurm.accounting import JobRecord, SchedulerView
@@ -52,14 +53,6 @@ class RunState:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def load_plan(layout: ResultsLayout) -> list[dict[str, Any]]:
-    """The planned run specs of a results directory."""
-    if not layout.plan.exists():
-        raise ResultsError(f"{layout.root}: not an energybench results directory (no plan.json); "
-                           "run `energybench submit CONFIG --results DIR` first")
-    return read_json(layout.plan)["runs"]
 
 
 def _safe_json(path: Any) -> dict[str, Any]:

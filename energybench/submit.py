@@ -1,40 +1,58 @@
-"""``submit``: validate, plan, lay out the results directory, hand runs to an executor.
+"""``submit``: validate, plan, check the inputs, lay out the results directory, hand runs to an executor.
 
-Everything that can be wrong with the input is checked before anything is
-written: the config, the plan, the results directory, the data.
+One way through: :func:`prepare` (config, plan, results directory: nothing
+written), :func:`~energybench.executors.open_executor` (the backend's own
+checks: profile and cluster on SLURM), :func:`~energybench.inputs.check_inputs`,
+:func:`write_layout`; then, holding the directory's submission lock, the
+executor's view of the runs, :func:`select_runs` (pure), and
+:meth:`Executor.run <energybench.executors.base.Executor.run>`. Everything
+that can be wrong with the input is found before anything is written.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Experiment, load_config, override_executor
-from .errors import DataError, ResultsError, SubmitError
-from .paths import ResultsLayout, read_json, write_json
-from .plan import RunSpec, plan, stable_hash
-from .status import RunState, current_states, run_states
+from .errors import ResultsError, SubmitError
+from .executors import open_executor
+from .executors.base import Outcome, Prepared, Selection, submission_lock
+from .inputs import check_inputs
+from .paths import ResultsLayout, write_json
+from .plan import RunSpec, plan
+from .planfile import fingerprint, read_plan, write_plan
+from .states import State
+from .status import RunState, run_states
+
+__all__ = ["Prepared", "Submission", "prepare", "select_runs", "submit", "write_layout"]
 
 
 @dataclass(frozen=True)
-class Prepared:
-    """A validated experiment, its plan and its results directory."""
+class Submission:
+    """What one ``submit`` planned and what its executor did."""
 
-    experiment: Experiment
-    specs: list[RunSpec]
-    layout: ResultsLayout
-    fingerprint: str
+    prepared: Prepared
+    outcome: Outcome
+
+    @property
+    def experiment(self) -> Experiment:
+        return self.prepared.experiment
+
+    @property
+    def layout(self) -> ResultsLayout:
+        return self.prepared.layout
+
+    @property
+    def specs(self) -> list[RunSpec]:
+        return self.prepared.specs
 
 
 def default_results_dir(exp: Experiment) -> Path:
     return Path("results") / exp.name
-
-
-def fingerprint(specs: list[RunSpec]) -> str:
-    """Identity of a plan: the sorted run ids (paths and executor settings excluded)."""
-    return stable_hash(sorted(s.run_id for s in specs))
 
 
 def _check_results_dir(layout: ResultsLayout, exp: Experiment, fp: str) -> None:
@@ -45,10 +63,7 @@ def _check_results_dir(layout: ResultsLayout, exp: Experiment, fp: str) -> None:
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ResultsError(f"{probe}: results directory is not writable; choose another with --results")
     if layout.plan.exists():
-        try:
-            old = read_json(layout.plan)
-        except (OSError, ValueError):
-            raise ResultsError(f"{layout.plan}: unreadable plan; move the directory aside") from None
+        old = read_plan(layout)
         if old.get("fingerprint") != fp:
             raise ResultsError(
                 f"{root}: made by another config (experiment {old.get('experiment')!r}, "
@@ -65,131 +80,86 @@ def prepare(config: Path, results: Path | None, executor: str | None, profile: P
     layout = ResultsLayout(results if results is not None else default_results_dir(exp))
     fp = fingerprint(specs)
     _check_results_dir(layout, exp, fp)
-    return Prepared(exp, specs, layout, fp)
+    return Prepared(exp, specs, layout, fp, Path(config))
 
 
-def _named(source: Path | None, field: str, exc: DataError) -> DataError:
-    """``exc`` prefixed with the config file and the field it is about."""
-    return DataError(f"{source}: {field}: {exc}" if source is not None else str(exc))
-
-
-def check_data(exp: Experiment, source: Path | None = None) -> dict[str, bool]:
-    """Check (and, for ``generate: true``, create) every dataset the plan uses.
-
-    ``source`` (the config file) and the field are named in errors.
-    """
-    from .worker.data import ensure_data
-
-    out = {}
-    for ds in exp.datasets:
-        try:
-            out[ds] = ensure_data(ds, getattr(exp.data, ds).model_dump(mode="json"))
-        except DataError as exc:
-            raise _named(source, f"data.{ds}.path", exc) from None
-    return out
-
-
-def check_inputs(exp: Experiment, source: Path | None = None) -> None:
-    """Every input a run reads, checked on the login node: the weights (cheap) first, then the
-    datasets (which ``generate: true`` may have to write)."""
-    if "celeba" in exp.datasets and exp.data.celeba is not None and exp.data.celeba.weights != "none":
-        from .prefetch import check_weights
-
-        try:
-            check_weights(exp.data.celeba.weights)
-        except DataError as exc:
-            raise _named(source, "data.celeba.weights", exc) from None
-    check_data(exp, source)
-
-
-def write_layout(p: Prepared, config: Path) -> None:
-    """Write the directory's identity, its plan and every run spec."""
+def write_layout(p: Prepared) -> None:
+    """Write the directory's identity (the config as submitted), its plan and every run spec."""
     layout = p.layout
     layout.root.mkdir(parents=True, exist_ok=True)
-    if not layout.experiment.exists():
-        layout.experiment.write_text(Path(config).read_text())
-    write_json(layout.plan, {"experiment": p.experiment.name, "fingerprint": p.fingerprint,
-                             "runs": [s.to_dict() for s in p.specs]})
-    for s in p.specs:
-        write_json(layout.run(s.run_id).spec, s.to_dict())
+    if not layout.experiment.exists() and p.config is not None:
+        layout.experiment.write_text(Path(p.config).read_text())
+    write_plan(layout, p.experiment.name, p.specs)
 
 
 def _busy(s: RunState) -> bool:
-    """Completed, running, or queued with a job: not to be submitted again."""
-    return s.state in ("COMPLETED", "RUNNING") or (s.state == "PENDING" and s.job_id is not None)
+    """Completed, running, or queued with a job: not to be executed again."""
+    return s.state in (State.COMPLETED, State.RUNNING) or (s.state == State.PENDING and s.job_id is not None)
 
 
-def runs_to_submit(p: Prepared, force: bool = False, states: list[RunState] | None = None) -> list[RunSpec]:
-    """Runs that are missing, failed, cancelled, timed out or lost (all of them with ``force``).
+def _live(s: RunState) -> bool:
+    """Running, or queued with a job."""
+    return s.state == State.RUNNING or (s.state == State.PENDING and s.job_id is not None)
 
-    Never one that completed or is queued or running; ``states`` default to
-    the markers (and manifest) without asking the scheduler.
+
+def select_runs(specs: list[RunSpec], states: list[RunState], force: bool = False,
+                root: Path | None = None) -> Selection:
+    """The runs to execute: missing, failed, cancelled, timed out or lost ones (all of them with ``force``).
+
+    Never one that completed or is queued or running; ``force`` refuses while
+    any run is queued or running (it would run twice). Runs an earlier
+    submission still has queued or running are passed on with their task ids
+    (their dependants wait for them).
     """
+    queued = {s.run_id: s.job_id for s in states
+              if s.job_id is not None and _busy(s) and s.state != State.COMPLETED}
     if force:
-        return list(p.specs)
-    if states is None:
-        states = run_states(p.layout) if p.layout.plan.exists() else []
+        live = [s for s in states if _live(s)]
+        if live:
+            job = f", job {live[0].job_id}" if live[0].job_id else ""
+            raise SubmitError(f"{root or 'DIR'}: --force would run {len(live)} queued or running runs twice "
+                              f"(e.g. {live[0].run_id}{job}); cancel them first: energybench cancel {root or 'DIR'}")
+        return Selection(list(specs), {})
     busy = {s.run_id for s in states if _busy(s)}
-    return [s for s in p.specs if s.run_id not in busy]
+    return Selection([s for s in specs if s.run_id not in busy], queued)
+
+
+def _archive(layout: ResultsLayout, specs: list[RunSpec]) -> None:
+    """``--force``: move each run's earlier measurements to ``DIR/archive/`` (never deleted)."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    for spec in specs:
+        run = layout.run(spec.run_id)
+        if run.started.exists() or run.failed.exists():
+            target = layout.archive(spec.run_id, stamp)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            run.dir.rename(target)
+            run.dir.mkdir(parents=True)
+            write_json(run.spec, spec.to_dict())
 
 
 def submit(config: Path, results: Path | None = None, executor: str | None = None,
            force: bool = False, echo: Callable[[str], None] = print, dry_run: bool = False,
-           profile: Path | None = None) -> Prepared:
-    """Validate everything, write the layout, and execute the missing runs.
+           profile: Path | None = None) -> Submission:
+    """Validate everything, write the layout, and hand the runs that are not done to the executor.
 
-    On SLURM this returns once the arrays are submitted. ``dry_run`` (SLURM
-    only) validates config and profile, writes the sbatch scripts to
-    ``DIR/jobs/dry-run/`` and nothing else: no cluster, no data needed.
+    Locally this returns once every run has ended; on SLURM once the arrays
+    are submitted. ``dry_run`` (SLURM) validates config and profile, writes
+    the sbatch scripts to ``DIR/jobs/dry-run/`` and nothing else: no cluster,
+    no data needed.
     """
     p = prepare(config, results, executor, profile)
-    kind = p.experiment.executor.kind
+    ex = open_executor(p.experiment, dry_run=dry_run)
+    head = f"{p.experiment.name}: {len(p.specs)} planned runs"
     if dry_run:
-        if kind != "slurm":
-            raise SubmitError("--dry-run renders the SLURM job scripts; add --executor slurm "
-                              "(`energybench plan CONFIG` lists the runs)")
-        from .executors.slurm import dry_run as render, preflight
-
-        target = preflight(p.experiment, dry_run=True)
-        todo = runs_to_submit(p, force)
-        echo(f"{p.experiment.name}: {len(p.specs)} planned runs, {len(todo)} to run (dry run)")
-        render(p.experiment, p.layout, todo, target, echo=echo)
-        return p
-    if kind == "slurm":
-        return _submit_slurm(p, config, force, echo)
+        sel = select_runs(p.specs, run_states(p.layout) if p.layout.plan.exists() else [], force)
+        echo(f"{head}, {len(sel.todo)} to run (dry run)")
+        return Submission(p, ex.dry_run(p, sel, echo=echo))
     check_inputs(p.experiment, config)
-    write_layout(p, config)
-    todo = runs_to_submit(p, force)
-    echo(f"{p.experiment.name}: {len(p.specs)} planned runs, {len(todo)} to run, "
-         f"executor {kind}, results in {p.layout.root}")
-    if not todo:
-        return p
-    from .executors import get_executor
-
-    get_executor(kind)(p.experiment, p.layout, todo, force=force, echo=echo)
-    return p
-
-
-def _submit_slurm(p: Prepared, config: Path, force: bool, echo: Callable[[str], None]) -> Prepared:
-    """Profile and cluster checks, data, layout; then submit what is not done, queued or running."""
-    from .executors.slurm import preflight, run_slurm, submission_lock
-
-    target = preflight(p.experiment)
-    check_inputs(p.experiment, config)
-    write_layout(p, config)
+    write_layout(p)
     with submission_lock(p.layout):
-        states, _ = current_states(p.layout, max_age_s=0, required=True)
+        sel = select_runs(p.specs, ex.states(p.layout), force, p.layout.root)
+        echo(f"{head}, {len(sel.todo)} {ex.verb}, executor {ex.kind}, "
+             f"results in {p.layout.root}")
         if force:
-            live = [s for s in states if s.state == "RUNNING" or (s.state == "PENDING" and s.job_id)]
-            if live:
-                raise SubmitError(f"{p.layout.root}: --force would run {len(live)} queued or running runs twice "
-                                  f"(e.g. {live[0].run_id}, job {live[0].job_id}); "
-                                  f"cancel them first: energybench cancel {p.layout.root}")
-        todo = runs_to_submit(p, force, states)
-        echo(f"{p.experiment.name}: {len(p.specs)} planned runs, {len(todo)} to submit, "
-             f"executor slurm, results in {p.layout.root}")
-        if todo:
-            queued = {s.run_id: (s.job_id.split("_")[0], int(s.job_id.split("_")[1]))
-                      for s in states if s.job_id and _busy(s) and s.state != "COMPLETED"}
-            run_slurm(p.experiment, p.layout, todo, force=force, echo=echo, target=target, queued_encoders=queued)
-    return p
+            _archive(p.layout, sel.todo)
+        return Submission(p, ex.run(p, sel, echo=echo))

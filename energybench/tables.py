@@ -22,9 +22,8 @@ import polars as pl
 from .errors import ResultsError
 from .paths import DatasetPaths, atomic_path, table_paths
 from .schema import EPOCH_SCHEMA, RUN_SCHEMA
-
-J_PER_WH = 3600.0
-J_PER_MWH = 3.6
+from .states import State
+from .units import J_PER_MWH, J_PER_WH
 
 #: Identifies one training setup of one paradigm on one hardware (Table 1).
 SETUP_KEYS = ["dataset", "paradigm", "hardware", "setup", "batch_size", "learning_rate"]
@@ -98,7 +97,7 @@ def _finish(df: pl.DataFrame, schema: dict[str, pl.DataType], sort: list[str]) -
 
 def _completed(runs: pl.DataFrame) -> pl.DataFrame:
     # Sorted so float sums do not depend on the input's row order.
-    return runs.filter(pl.col("status") == "COMPLETED").sort("run_id")
+    return runs.filter(pl.col("status") == State.COMPLETED).sort("run_id")
 
 
 def _mean_std(col: str, name: str, unit: str) -> list[pl.Expr]:
@@ -383,6 +382,23 @@ def load_dataset(dataset_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
             raise ResultsError(f"{path}: unreadable dataset file ({type(exc).__name__}: {str(exc)[:80]}); "
                                "run `energybench collect DIR` again") from None
     return frames[0], frames[1]
+
+
+def require_completed(runs: pl.DataFrame, source: Path) -> None:
+    """Raise ResultsError, naming the runs and statuses found, when no run is COMPLETED.
+
+    The tables count only COMPLETED runs; without one they would all be empty.
+    """
+    counts = runs.group_by("status").len().sort(["len", "status"], descending=[True, False], nulls_last=True)
+    if any(status == State.COMPLETED for status in counts["status"]):
+        return
+    found = ", ".join(f"{n} {status if status in State.__members__ else repr(status)}" for status, n in counts.rows())
+    foreign = [status for status in counts["status"] if status not in State.__members__]
+    fix = (f"{', '.join(map(repr, foreign))} {'is not a status' if len(foreign) == 1 else 'are not statuses'} "
+           f"of the schema ({', '.join(State)}); collect the dataset again with this energybench" if foreign
+           else "see `energybench status DIR`, resubmit, then collect again")
+    raise ResultsError(f"{source}: nothing to tabulate, no run is COMPLETED ({runs.height} runs"
+                       + (f": {found}" if found else "") + f"); {fix}")
 
 
 def compute_tables(runs: pl.DataFrame, epochs: pl.DataFrame) -> dict[str, pl.DataFrame]:

@@ -24,9 +24,13 @@ def eb_args(*args: str) -> list[str]:
     return [sys.executable, "-c", "from energybench.cli import main; main()", *args]
 
 
-def eb(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run the energybench CLI in a fresh interpreter."""
-    return subprocess.run(eb_args(*args), capture_output=True, text=True, timeout=timeout)
+def eb(*args: str, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the energybench CLI in a fresh interpreter, as a user would; ``env`` is added to the environment.
+
+    Every test that runs the CLI uses this one runner.
+    """
+    return subprocess.run(eb_args(*args), capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **env} if env else None)
 
 
 def status_json(results: Path) -> tuple[int, list[dict[str, Any]]]:

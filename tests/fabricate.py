@@ -13,7 +13,7 @@ from energybench.paths import ResultsLayout, write_json
 from energybench.plan import RunSpec, plan
 from energybench.schema import EPOCH_SCHEMA, SAMPLE_SCHEMA
 from energybench.shards import SampleShardWriter, write_table
-from energybench.submit import fingerprint
+from energybench.planfile import write_plan
 
 
 def make_results(root: Path, paradigms: list[str] | None = None, repeats: int = 1) -> tuple[ResultsLayout, list[RunSpec]]:
@@ -25,10 +25,7 @@ def make_results(root: Path, paradigms: list[str] | None = None, repeats: int = 
     exp = parse_config(cfg, root / "fab.yaml")
     specs = plan(exp)
     layout = ResultsLayout(root / "res")
-    write_json(layout.plan, {"experiment": "fab", "fingerprint": fingerprint(specs),
-                             "runs": [s.to_dict() for s in specs]})
-    for s in specs:
-        write_json(layout.run(s.run_id).spec, s.to_dict())
+    write_plan(layout, "fab", specs)
     return layout, specs
 
 

@@ -5,15 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-from .conftest import REPO, minimal_config
-
-EB = [sys.executable, "-m", "energybench.cli"]
-
-
-def eb(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    code = "from energybench.cli import main; main()"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
+from .conftest import REPO, eb, minimal_config
 
 
 def test_help_is_instant_and_does_not_import_torch() -> None:

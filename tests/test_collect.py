@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing as mp
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,6 +15,7 @@ from energybench.paths import DatasetPaths, read_json, write_json
 from energybench.schema import SAMPLE_SCHEMA
 from energybench.shards import SampleShardWriter, write_table
 
+from .conftest import eb
 from .fabricate import fake_run, make_results
 
 
@@ -261,8 +260,7 @@ def test_progress_on_a_pipe_is_plain_lines(tmp_path: Path) -> None:
     layout, specs = make_results(tmp_path, repeats=3)
     for s in specs:
         fake_run(layout, s)
-    r = subprocess.run([sys.executable, "-c", "from energybench.cli import main; main()", "collect", str(layout.root)],
-                       capture_output=True, text=True, timeout=120)
+    r = eb("collect", str(layout.root), timeout=120)
     assert r.returncode == 0, r.stderr
     assert f"collect: {len(specs)}/{len(specs)} runs read" in r.stdout
     assert "\x1b" not in r.stdout + r.stderr and "\r" not in r.stdout + r.stderr

@@ -3,9 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
-from energybench.config import load_config
+from energybench.config import load_config, override_executor
 from energybench.errors import ConfigError
 
 from .conftest import REPO, minimal_config
@@ -36,10 +35,13 @@ def test_setups_are_batch_major_like_table_1() -> None:
     assert setups[15] == (16, 4096, 0.0001)
 
 
-def test_config_is_frozen(tmp_path: Path, write_config) -> None:
-    exp = load_config(write_config(minimal_config(tmp_path)))
-    with pytest.raises(ValidationError):
-        exp.repeats = 3  # type: ignore[misc]
+def test_executor_override_changes_only_the_kind(tmp_path: Path, write_config) -> None:
+    exp = load_config(write_config(minimal_config(tmp_path, executor={"kind": "local", "timeout_min": 7})))
+    slurm = override_executor(exp, "slurm")
+    assert (slurm.executor.kind, slurm.executor.timeout_min) == ("slurm", 7)
+    assert exp.executor.kind == "local"  # the loaded config is left as it was
+    assert slurm.model_dump(exclude={"executor"}) == exp.model_dump(exclude={"executor"})
+    assert override_executor(exp, None) is exp and override_executor(exp, "local") is exp
 
 
 def test_relative_data_paths_resolve_against_the_config_folder(tmp_path: Path, write_config) -> None:

@@ -1,16 +1,8 @@
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from .conftest import minimal_config
-
-
-def _eb(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from energybench.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, **env})
+from .conftest import eb, minimal_config
 
 
 def test_prefetch_without_network_fails_with_one_line(tmp_path: Path, write_config) -> None:
@@ -18,7 +10,7 @@ def test_prefetch_without_network_fails_with_one_line(tmp_path: Path, write_conf
     cfg["data"] = {"celeba": {"path": str(tmp_path / "celeba"), "generate": True, "weights": "imagenet"}}
     env = {"ENERGYBENCH_WEIGHTS_DIR": str(tmp_path / "w"), "HF_HOME": str(tmp_path / "hf"),
            "HF_HUB_OFFLINE": "1"}
-    r = _eb(["prefetch", str(write_config(cfg))], env)
+    r = eb("prefetch", str(write_config(cfg)), env=env)
     assert r.returncode == 1, r.stdout + r.stderr
     assert r.stderr.startswith("energybench: error: ") and r.stderr.count("\n") == 1
     assert "cannot download" in r.stderr and "Traceback" not in r.stderr
@@ -33,7 +25,7 @@ def test_prefetch_accepts_a_local_weights_file_and_checks_data(tmp_path: Path, w
     torch.save(build_resnet18("none").state_dict(), weights)
     cfg = minimal_config(tmp_path, paradigms=["celeba-identity"])
     cfg["data"] = {"celeba": {"path": str(tmp_path / "celeba"), "generate": True, "weights": str(weights)}}
-    r = _eb(["prefetch", str(write_config(cfg))], {})
+    r = eb("prefetch", str(write_config(cfg)))
     assert r.returncode == 0, r.stderr
     assert "data celeba" in r.stdout and f"ok ({weights})" in r.stdout
 
@@ -42,6 +34,6 @@ def test_submit_refuses_missing_weights_before_writing(tmp_path: Path, write_con
     cfg = minimal_config(tmp_path, paradigms=["celeba-identity"])
     cfg["data"] = {"celeba": {"path": str(tmp_path / "celeba"), "generate": True,
                               "weights": str(tmp_path / "missing.safetensors")}}
-    r = _eb(["submit", str(write_config(cfg)), "--results", str(tmp_path / "res")], {})
+    r = eb("submit", str(write_config(cfg)), "--results", str(tmp_path / "res"))
     assert r.returncode == 1 and "weights file missing" in r.stderr
     assert not (tmp_path / "res").exists()

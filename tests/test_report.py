@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from energybench.reference import (REFERENCE_DIR, compare_energy_per_epoch, comp
                                    load_reference, match_hardware)
 from energybench.tables import TABLES, compute_tables, write_tables
 
+from .conftest import eb
 from .test_tables import MWH, WH, Dataset, one
 
 REF = load_reference()
@@ -186,11 +185,6 @@ def test_write_report_reads_the_directory(tmp_path: Path) -> None:
         R.write_report(layout.root, reference_dir=tmp_path)
 
 
-def eb(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from energybench.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=120)
-
-
 def test_report_command(tmp_path: Path) -> None:
     layout = results_dir(tmp_path)
     r = eb("report", str(layout.root), "--hardware", "m1max=cpu")
@@ -201,6 +195,7 @@ def test_report_command(tmp_path: Path) -> None:
                           (["--hardware", "tpu=cpu"], "is not a published hardware")):
         r = eb("report", str(layout.root), *args)
         assert r.returncode == 1 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
+    (tmp_path / "nothing").mkdir()
     r = eb("report", str(tmp_path / "nothing"))
     assert r.returncode == 1 and "no tables/ here" in r.stderr and "Traceback" not in r.stderr
 

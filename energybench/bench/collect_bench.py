@@ -37,6 +37,7 @@ import pyarrow as pa
 from ..paths import ResultsLayout, write_json
 from ..schema import EPOCH_SCHEMA, SAMPLE_SCHEMA
 from ..shards import SampleShardWriter, write_table
+from ..units import BYTES_PER_GIB, BYTES_PER_KIB
 
 PAPER_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "paper.yaml"
 PERIOD_S = 0.1  # 10 Hz, the sampler's default
@@ -44,7 +45,7 @@ FLUSH_ROWS = 50  # meter.flush_s = 5 s at 10 Hz
 IDLE_ROWS = 100  # meter.idle_s = 10 s
 T0_S = 1_700_000_000.0
 PHASES = pa.array(["idle", "train", "eval", "checkpoint"])
-TARGET_S, TARGET_RSS_BYTES, TARGET_SPEEDUP = 15.0, 2 * 1024**3, 5.0
+TARGET_S, TARGET_RSS_BYTES, TARGET_SPEEDUP = 15.0, 2 * BYTES_PER_GIB, 5.0
 
 
 @dataclass(frozen=True)
@@ -162,13 +163,12 @@ def generate(root: Path, *, runs: int | None = None, total_samples: int = 25_000
     """
     from ..config import load_config
     from ..plan import plan
-    from ..submit import fingerprint
+    from ..planfile import write_plan
 
     t0 = time.perf_counter()
     specs = plan(load_config(PAPER_CONFIG))[:runs]
     layout = ResultsLayout(root)
-    write_json(layout.plan, {"experiment": "paper", "fingerprint": fingerprint(specs),
-                             "runs": [s.to_dict() for s in specs]})
+    write_plan(layout, "paper", specs, run_specs=False)
     share = np.random.default_rng(0).uniform(0.4, 1.6, len(specs))
     sizes = np.maximum((share / share.sum() * total_samples).astype(int), IDLE_ROWS + 50)
     with ThreadPoolExecutor(threads) as pool:  # Parquet encoding releases the GIL
@@ -203,7 +203,7 @@ def measure(argv: list[str]) -> tuple[float, int]:
         if proc.returncode != 0:
             err.seek(0)
             raise RuntimeError(f"{argv[:3]} failed ({proc.returncode}): {err.read().decode()[-2000:]}")
-    return seconds, usage.ru_maxrss * 1024  # Linux reports KiB
+    return seconds, usage.ru_maxrss * BYTES_PER_KIB  # Linux reports KiB
 
 
 def collect_argv(root: Path) -> list[str]:
@@ -249,7 +249,7 @@ def _ok(good: bool) -> str:
 def main() -> None:
     r = collect_bench()
     g: Generated = r["generated"]
-    gib = 1024**3
+    gib = BYTES_PER_GIB
     print(f"synthetic full study: {g.runs} runs, {g.samples:,} samples at 10 Hz in {g.shards:,} shard files "
           f"({g.bytes_on_disk / gib:.2f} GiB), generated in {g.seconds:.0f} s; collected {r['collected_samples']:,} "
           "samples (duplicates dropped)")

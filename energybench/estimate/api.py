@@ -10,7 +10,7 @@ import polars as pl
 
 from ..errors import EstimateError
 from ..paths import ResultsLayout, atomic_path, read_json, table_paths
-from ..tables import J_PER_WH
+from ..units import J_PER_WH
 from . import budget, offline, online, workload
 from .forecast import Forecast, forecast
 from .evaluate import Evaluation, Settings, evaluate, figure, markdown

@@ -28,10 +28,10 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from ..paths import RunPaths, read_json
+from ..units import J_PER_WH
 from . import forecast, online
 
 STOP_REASON = "energy_budget"
-J_PER_WH = 3600.0
 
 
 @dataclass(frozen=True)
@@ -140,3 +140,30 @@ def family_best_j(run: RunPaths, spec: dict[str, Any]) -> float | None:
         if e is not None and (best is None or e < best):
             best = e
     return best
+
+
+class BudgetRule:
+    """The rule for one run, as the epoch loop asks it (:class:`energybench.worker.rules.EnergyRule`).
+
+    It keeps every epoch's energy and accuracy so far, starting from what
+    earlier attempts measured before ``start_epoch`` (a resumed run).
+    """
+
+    stop_reason = STOP_REASON
+
+    def __init__(self, spec: dict[str, Any], run: RunPaths, attempt: int, start_epoch: int) -> None:
+        self.spec, self.run = spec, run
+        energy_j, val_accuracy = history(run, attempt)
+        self.energy_j, self.val_accuracy = energy_j[:start_epoch], val_accuracy[:start_epoch]
+
+    def after_epoch(self, energy_j: float, val_accuracy: float | None) -> Decision | None:
+        self.energy_j.append(energy_j)
+        self.val_accuracy.append(val_accuracy)
+        return check(self.energy_j, self.val_accuracy, self.spec["early_stopping"],
+                     lambda: family_best_j(self.run, self.spec))
+
+
+def rule_for(spec: Any, run: RunPaths, attempt: int, start_epoch: int) -> BudgetRule | None:
+    """The energy-budget rule of one run (an ``EnergyRuleFactory``), or None when its config turns it off."""
+    d = spec.to_dict()
+    return BudgetRule(d, run, attempt, start_epoch) if enabled(d["early_stopping"]) else None

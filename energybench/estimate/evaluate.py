@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from ..tables import J_PER_WH
+from ..units import J_PER_WH
 from . import baselines, forecast, offline, online
 from .features import FeatureFrame, run_features
 

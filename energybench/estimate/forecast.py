@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from ..worker.stopping import ThresholdEarlyStopping
+from ..stopping import ThresholdEarlyStopping
 from .online import STABLE_EPOCH, WINDOW_EPOCHS
 
 FIT_EPOCHS = 20

@@ -47,9 +47,10 @@ from ..config import load_config
 from ..errors import EstimateError
 from ..paths import DatasetPaths, ResultsLayout, write_json
 from ..plan import plan, stable_hash
+from ..planfile import write_plan
 from ..schema import EPOCH_SCHEMA, RUN_SCHEMA, SAMPLE_SCHEMA, describe
 from ..shards import write_table
-from ..worker.stopping import ThresholdEarlyStopping
+from ..stopping import ThresholdEarlyStopping
 from .gpus import lookup
 
 
@@ -179,7 +180,8 @@ def simulate(spec: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]
 def generate(config: Path, out: Path) -> ResultsLayout:
     """Plan ``config`` and write ``out/plan.json`` and ``out/dataset/`` with every run simulated."""
     exp = load_config(config)
-    specs = [s.to_dict() for s in plan(exp)]
+    planned = plan(exp)
+    specs = [s.to_dict() for s in planned]
     layout = ResultsLayout(out)
     data = DatasetPaths(layout.dataset_dir)
     runs, epochs = [], []
@@ -191,7 +193,7 @@ def generate(config: Path, out: Path) -> ResultsLayout:
         part.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(samples, schema=SAMPLE_SCHEMA), part / f"{spec['run_id']}.parquet",
                        compression="zstd")
-    write_json(layout.plan, {"experiment": exp.name, "synthetic": True, "runs": specs})
+    write_plan(layout, exp.name, planned, synthetic=True, run_specs=False)
     write_table(data.runs, pa.Table.from_pylist(sorted(runs, key=lambda r: r["run_id"]), schema=RUN_SCHEMA), RUN_SCHEMA)
     epochs.sort(key=lambda r: (r["run_id"], r["epoch"]))
     write_table(data.epochs, pa.Table.from_pylist(epochs, schema=EPOCH_SCHEMA), EPOCH_SCHEMA)

@@ -114,7 +114,7 @@ def _build(paradigm: str, data: dict[str, Any]) -> tuple[Any, Any, tuple[int, in
     from ..worker import models
 
     if PARADIGMS[paradigm].dataset == "pamap2":
-        from ..worker.data.pamap2 import load_pamap2
+        from ..worker.data import load_pamap2
 
         s = load_pamap2(Path(data["path"]), window_samples=int(data["window_samples"]),
                         stride_samples=int(data["stride_samples"]), max_windows=data.get("max_windows"))
@@ -127,7 +127,7 @@ def _build(paradigm: str, data: dict[str, Any]) -> tuple[Any, Any, tuple[int, in
             if paradigm == "pamap2-frozen":
                 model.encoder.requires_grad_(False)
         return model, example, (len(s.train[0]), len(s.val[0]))
-    from ..worker.data.celeba import load_celeba
+    from ..worker.data import load_celeba
 
     s = load_celeba(Path(data["path"]), identities=int(data["identities"]),
                     image_size_px=int(data["image_size_px"]), max_images=data.get("max_images"))

@@ -1,26 +1,31 @@
-"""Executors take planned runs and execute them: locally or on SLURM.
+"""Executors take the runs ``submit`` selected and execute them: locally or on SLURM.
 
-An executor is a callable ``(experiment, layout, specs, *, force, echo) -> None``.
+Every backend implements :class:`~.base.Executor` (one protocol, one
+signature); :func:`open_executor` finds the backend by name in
+:data:`EXECUTORS` and runs its own checks. ``submit`` never branches on the
+backend.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import importlib
 
+from ..config import Experiment
 from ..errors import SubmitError
+from .base import Executor
+
+#: Backend name -> ``module:class`` (imported on demand: submitit loads only for SLURM).
+EXECUTORS: dict[str, str] = {
+    "local": "energybench.executors.local:LocalExecutor",
+    "slurm": "energybench.slurm.executor:SlurmExecutor",
+}
 
 
-def get_executor(kind: str) -> Callable[..., Any]:
-    """The executor for ``kind`` ("local" or "slurm")."""
-    if kind == "local":
-        from .local import run_local
-
-        return run_local
-    if kind == "slurm":
-        try:
-            from .slurm import run_slurm  # type: ignore[import-not-found]
-        except ImportError:
-            raise SubmitError("executor 'slurm' is not available in this version; use --executor local") from None
-        return run_slurm
-    raise SubmitError(f"unknown executor {kind!r}; use 'local' or 'slurm'")
+def open_executor(exp: Experiment, *, dry_run: bool = False) -> Executor:
+    """The backend ``exp.executor.kind`` names, with its checks done (profile, cluster); nothing written."""
+    kind = exp.executor.kind
+    if kind not in EXECUTORS:
+        raise SubmitError(f"unknown executor {kind!r}; use {' or '.join(map(repr, EXECUTORS))}")
+    module, _, name = EXECUTORS[kind].partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    return cls.open(exp, dry_run=dry_run)

@@ -20,10 +20,13 @@ from dataclasses import dataclass
 from typing import IO
 
 from ..config import Experiment
-from ..errors import EnergybenchError
-from ..paths import ResultsLayout, RunPaths, read_json, write_json
+from ..errors import EnergybenchError, SubmitError
+from ..paths import ResultsLayout, RunPaths, read_json
 from ..plan import RunSpec
+from ..status import RunState, run_states
+from ..units import S_PER_MIN
 from ..worker import markers
+from .base import Echo, Outcome, Prepared, Selection
 
 POLL_S = 0.2
 
@@ -55,17 +58,36 @@ class _Running:
     started_s: float  # Unix time the worker process was started, seconds
 
 
-def _archive(layout: ResultsLayout, spec: RunSpec) -> None:
-    run = layout.run(spec.run_id)
-    if run.started.exists() or run.failed.exists():
-        target = layout.archive(spec.run_id, time.strftime("%Y%m%dT%H%M%S"))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        run.dir.rename(target)
-        run.dir.mkdir(parents=True)
-        write_json(run.spec, spec.to_dict())
+class LocalExecutor:
+    """The local backend of :class:`~energybench.executors.base.Executor`."""
+
+    kind = "local"
+    verb = "to run"
+
+    def __init__(self, exp: Experiment) -> None:
+        self.exp = exp
+
+    @classmethod
+    def open(cls, exp: Experiment, *, dry_run: bool = False) -> "LocalExecutor":
+        if dry_run:
+            raise SubmitError("--dry-run renders the SLURM job scripts; add --executor slurm "
+                              "(`energybench plan CONFIG` lists the runs)")
+        return cls(exp)
+
+    def states(self, layout: ResultsLayout) -> list[RunState]:
+        """The workers' markers: nothing else knows about local runs."""
+        return run_states(layout)
+
+    def run(self, prepared: Prepared, selection: Selection, *, echo: Echo = print) -> Outcome:
+        """Execute the selected runs as worker subprocesses; returns when all have ended."""
+        run_local(self.exp, prepared.layout, selection.todo, echo=echo)
+        return Outcome(self.kind, len(selection.todo), waited=True)
+
+    def dry_run(self, prepared: Prepared, selection: Selection, *, echo: Echo = print) -> Outcome:
+        raise SubmitError("--dry-run renders the SLURM job scripts; add --executor slurm")
 
 
-def run_local(exp: Experiment, layout: ResultsLayout, specs: list[RunSpec], *, force: bool = False,
+def run_local(exp: Experiment, layout: ResultsLayout, specs: list[RunSpec],
               echo: Callable[[str], None] = print) -> None:
     """Execute ``specs`` as local worker subprocesses; returns when all have ended."""
     gpus = visible_gpus() if exp.training.device != "cpu" else []
@@ -73,9 +95,6 @@ def run_local(exp: Experiment, layout: ResultsLayout, specs: list[RunSpec], *, f
     free_slots: list[str | None] = list(gpus[:cap]) if gpus else [None] * cap
     if gpus and cap > len(gpus):
         free_slots += [gpus[i % len(gpus)] for i in range(len(gpus), cap)]
-    if force:
-        for s in specs:
-            _archive(layout, s)
     queue = list(specs)
     running: list[_Running] = []
     done = 0
@@ -155,10 +174,10 @@ def _start(layout: ResultsLayout, spec: RunSpec, slot: str | None) -> _Running:
     if slot is not None:
         env["CUDA_VISIBLE_DEVICES"] = slot
     log = open(run.log, "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "energybench.worker", str(run.dir)],
+    proc = subprocess.Popen([sys.executable, "-m", "energybench.launch", str(run.dir)],
                             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     now = time.time()
-    return _Running(spec, proc, log, slot, now + spec.timeout_min * 60, now)
+    return _Running(spec, proc, log, slot, now + spec.timeout_min * S_PER_MIN, now)
 
 
 def _summary(layout: ResultsLayout, spec: RunSpec) -> str:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..errors import MeterError
+from ..units import BYTES_PER_MIB
 from .base import DeviceLostError, NotSupportedError, Reading, unix_time_s
 
 try:
@@ -46,7 +47,6 @@ except ImportError:  # nvidia-ml-py missing: open_meter falls back
     pynvml = None  # type: ignore[assignment]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-_MIB = 1024 * 1024
 
 
 def _map_nvml_error(err: Exception, where: str) -> MeterError:
@@ -132,7 +132,7 @@ def _util_pct(h: Any) -> float:
 
 @_handle_nvml_errors
 def _mem_used_mib(h: Any) -> float:
-    return pynvml.nvmlDeviceGetMemoryInfo(h).used / _MIB
+    return pynvml.nvmlDeviceGetMemoryInfo(h).used / BYTES_PER_MIB
 
 
 @_handle_nvml_errors

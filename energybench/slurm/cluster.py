@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import ConfigError
+from ..units import MIB_PER_GIB
 from .profile import Profile
 from .shell import slurm
 
@@ -134,9 +135,9 @@ def check_profile(profile: Profile, hardware: list[str], timeout_min: int, facts
         if part.cpus_per_node and e.cpus_per_task > part.cpus_per_node:
             problems.append(f"{profile.field(hw, 'cpus_per_task')}: {e.cpus_per_task} but nodes of "
                             f"{e.partition!r} have {part.cpus_per_node} CPUs")
-        if e.mem_gb and part.mem_per_node_mb and e.mem_gb * 1024 > part.mem_per_node_mb:
+        if e.mem_gb and part.mem_per_node_mb and e.mem_gb * MIB_PER_GIB > part.mem_per_node_mb:
             problems.append(f"{profile.field(hw, 'mem_gb')}: {e.mem_gb} GB but nodes of {e.partition!r} have "
-                            f"{part.mem_per_node_mb / 1024:.0f} GB")
+                            f"{part.mem_per_node_mb / MIB_PER_GIB:.0f} GB")
         if not part.available:
             problems.append(f"{profile.field(hw, 'partition')}: partition {e.partition!r} is not up")
     return problems

@@ -4,7 +4,7 @@ The batch script ``exec``s Python (submitit's ``_submit``), so the batch shell
 *is* the worker process and ``--signal=B:USR2@<delay>`` reaches it (submitit's
 default ``--signal=USR2@90`` would only reach srun steps, and there are none).
 :class:`RunJob` then replaces submitit's USR2 handler with the worker's
-:func:`~energybench.worker.entry.stop_on_signal`: the epoch loop stops at the
+:func:`~energybench.worker.signals.stop_on_signal`: the epoch loop stops at the
 last checkpoint, the sampler flushes, and the job requeues itself with
 ``scontrol requeue``; the next attempt resumes from the checkpoint. Before
 our handler is installed (interpreter start-up), submitit's own handler
@@ -31,14 +31,15 @@ class RunJob(Checkpointable):
         self.max_attempts = max_attempts
 
     def __call__(self, run_dir: str) -> int:
-        from ..worker import entry, markers
+        from .. import launch
+        from ..worker import markers, signals
 
-        entry.stop_on_signal(signal.SIGUSR2)
-        rc = entry.main(run_dir)
+        signals.stop_on_signal(signal.SIGUSR2)
+        rc = launch.main(run_dir)
         if rc == 0:
             return 0
         run = RunPaths(Path(run_dir))
-        if rc == entry.REQUEUE:
+        if rc == signals.REQUEUE:
             attempt = markers.previous_attempts(run)
             if attempt >= self.max_attempts:
                 markers.mark_failed(run, f"stopped by SLURM's signal (preemption or time limit) on attempt "

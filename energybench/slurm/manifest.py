@@ -18,15 +18,36 @@ records what it submitted. No torch, no SLURM here.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import ResultsError
 from ..paths import read_json, write_json
 
 VERSION = 1
+
+
+class TaskId(NamedTuple):
+    """One SLURM array task, ``<array job id>_<index>``: the one parser of that form."""
+
+    array_job_id: str
+    index: int
+
+    @classmethod
+    def parse(cls, job_id: str) -> "TaskId":
+        m = re.fullmatch(r"(\d+)_(\d+)", job_id.strip())
+        if m is None:
+            raise ValueError(f"{job_id!r} is not a SLURM array task id (<job>_<index>)")
+        return cls(m.group(1), int(m.group(2)))
+
+    def __str__(self) -> str:
+        return f"{self.array_job_id}_{self.index}"
+
+    def sort_key(self) -> tuple[int, int]:
+        return int(self.array_job_id), self.index
 
 
 @dataclass(frozen=True)
@@ -40,6 +61,10 @@ class JobRef:
     partition: str
     submit_time_s: float
     attempt: int
+
+    @property
+    def task(self) -> TaskId:
+        return TaskId(self.array_job_id, self.array_index)
 
 
 class Manifest:
@@ -92,7 +117,7 @@ class Manifest:
                 history = old.pop("history", [])
                 history.append(old)
             self.data["runs"][rid] = {
-                "job_id": f"{array_job_id}_{i}", "array_job_id": array_job_id, "array_index": i,
+                "job_id": str(TaskId(array_job_id, i)), "array_job_id": array_job_id, "array_index": i,
                 "array": name, "partition": partition, "attempt": attempts.get(rid, 1),
                 "submit_time": stamp, "submit_time_s": now_s, "history": history}
         self.save()

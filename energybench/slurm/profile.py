@@ -15,9 +15,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ..config import read_yaml
 from ..errors import ConfigError
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -155,17 +155,8 @@ def parse_profile(raw: Any, source: Path) -> Profile:
 def load_profile(path: Path | str) -> Profile:
     """Read and validate a cluster profile YAML file."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such cluster profile; copy slurm_templates/profile.example.yaml "
-                          "and point executor.profile (or --profile) at it") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read cluster profile: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: malformed YAML{where}: {getattr(exc, 'problem', None) or 'invalid YAML'}") from None
+    raw = read_yaml(path, "cluster profile", "no such cluster profile; copy slurm_templates/profile.example.yaml "
+                    "and point executor.profile (or --profile) at it")
     return parse_profile(raw, path)
 
 

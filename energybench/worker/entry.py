@@ -1,26 +1,22 @@
 """The training worker: one run, from its ``spec.json`` to its shards and record.
 
-``python -m energybench.worker RUN_DIR`` (local executor) and the SLURM job
-function both call :func:`main`. The worker never raises for a run that
+:mod:`energybench.launch` (the process the local executor starts, and the
+SLURM job function) calls :func:`main`. The worker never raises for a run that
 failed: it writes ``failed.json`` with a one-line reason and returns 1.
 
-Stopping early on purpose (SLURM's USR2 before preemption or the time limit):
-:func:`stop_on_signal` makes the signal only set :data:`STOP`; the epoch loop
-looks at it between steps and stops at the last checkpoint (the end of the
-previous epoch), and :func:`main` returns :data:`REQUEUE` so the job can be
-requeued; the next attempt resumes from that checkpoint and trains the
-interrupted epoch again, so each epoch is measured once.
+Stopping early on purpose (SLURM's USR2) is :mod:`.signals`: :func:`main`
+returns :data:`~.signals.REQUEUE` when the epoch loop stopped at a checkpoint
+on request. Policies from above the worker (the energy-budget rule) are
+passed in as an :class:`~.rules.EnergyRule` factory; the worker imports none.
 """
 
 from __future__ import annotations
 
 import os
 import platform
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import traceback
 from pathlib import Path
@@ -31,28 +27,8 @@ from ..errors import EnergybenchError
 from ..paths import RunPaths, read_json, write_json
 from ..plan import RunSpec
 from . import markers
-
-#: Set by :func:`stop_on_signal`'s handler; the epoch loop polls it between steps.
-STOP = threading.Event()
-#: :func:`main`'s return code for "stopped at a checkpoint on request; requeue me".
-REQUEUE = 3
-
-
-class Interrupted(Exception):
-    """The epoch loop stopped because :data:`STOP` was set; ``epoch`` is the last checkpointed epoch."""
-
-    def __init__(self, epoch: int) -> None:
-        super().__init__(f"stopped on request after epoch {epoch}")
-        self.epoch = epoch
-
-
-def stop_on_signal(signum: int = signal.SIGUSR2) -> None:
-    """Make ``signum`` request a stop at the next safe point instead of interrupting anything."""
-
-    def _handler(num: int, frame: Any) -> None:
-        STOP.set()
-
-    signal.signal(signum, _handler)
+from .rules import EnergyRuleFactory
+from .signals import REQUEUE, STOP, Interrupted
 
 
 def _git_commit() -> str | None:
@@ -91,7 +67,7 @@ def _provenance(device: Any, meter_info: dict[str, Any], spec: RunSpec) -> dict[
     return info
 
 
-def execute(run: RunPaths) -> dict[str, Any]:
+def execute(run: RunPaths, energy_rule: EnergyRuleFactory | None = None) -> dict[str, Any]:
     """Run the training described by ``run.spec``; returns the run record."""
     import torch
 
@@ -147,7 +123,7 @@ def execute(run: RunPaths) -> dict[str, Any]:
                 energy = idle.energy_j()
                 idle_power_w = energy / (idle.end_s - idle.start_s) if energy is not None else idle.mean_power_w
         result = run_epochs(spec, run, attempt, task, sampler, device, idle_power_w, on_epoch,
-                            stop_requested=STOP)
+                            stop_requested=STOP, energy_rule=energy_rule)
         if spec.paradigm == "pamap2-autoencoder":
             task.save_artifacts(run.encoder)
     finally:
@@ -169,14 +145,17 @@ def execute(run: RunPaths) -> dict[str, Any]:
     return record
 
 
-def main(run_dir: str | Path) -> int:
-    """Execute one run; 0 on success, 1 on failure (recorded in ``failed.json``), :data:`REQUEUE` on request."""
+def main(run_dir: str | Path, energy_rule: EnergyRuleFactory | None = None) -> int:
+    """Execute one run; 0 on success, 1 on failure (recorded in ``failed.json``), :data:`REQUEUE` on request.
+
+    ``energy_rule`` is the extra stopping rule each run gets (the energy budget); None: none.
+    """
     run = RunPaths(Path(run_dir).absolute())
     if not run.spec.exists():
         print(f"energybench worker: {run.spec}: no run spec here", file=sys.stderr)
         return 2
     try:
-        execute(run)
+        execute(run, energy_rule)
         return 0
     except Interrupted as exc:
         markers.heartbeat(run, attempt=markers.previous_attempts(run), epoch=exc.epoch, interrupted=True)

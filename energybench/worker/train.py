@@ -18,14 +18,14 @@ from typing import Any
 import pyarrow as pa
 import torch
 
-from ..estimate import budget
 from ..paths import RunPaths
 from ..plan import RunSpec
 from ..schema import EPOCH_SCHEMA
 from ..shards import write_table
+from ..stopping import ThresholdEarlyStopping
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .entry import Interrupted
-from .stopping import ThresholdEarlyStopping
+from .rules import EnergyRuleFactory
+from .signals import Interrupted
 
 
 @dataclass
@@ -71,12 +71,15 @@ def epoch_row(spec: RunSpec, attempt: int, epoch: int, start_s: float, duration_
 
 def run_epochs(spec: RunSpec, run: RunPaths, attempt: int, task: Any, sampler: Any,
                device: torch.device, idle_power_w: float | None,
-               progress: Callable[..., None], stop_requested: threading.Event | None = None) -> LoopResult:
+               progress: Callable[..., None], stop_requested: threading.Event | None = None,
+               energy_rule: EnergyRuleFactory | None = None) -> LoopResult:
     """Train ``task`` until early stopping, resuming from the run's checkpoint if any.
 
     When ``stop_requested`` is set (a signal), the loop raises :class:`Interrupted` at the
     next step: the epoch in progress is dropped (not written, not
     checkpointed) and the next attempt trains it again from the checkpoint.
+    ``energy_rule`` builds this run's extra stopping rule (the energy budget), asked
+    after every epoch of an accuracy-monitored run.
     """
     stop_requested = stop_requested if stop_requested is not None else threading.Event()
     es = spec.early_stopping
@@ -96,10 +99,8 @@ def run_epochs(spec: RunSpec, run: RunPaths, attempt: int, task: Any, sampler: A
     cuda = device.type == "cuda"
     rows: list[dict[str, Any]] = []
     energy_so_far_j = 0.0
-    # Energy-aware early stopping (off unless configured): every epoch's energy and accuracy so far.
-    budget_on = budget.enabled(es) and task.monitor == "val_accuracy"
-    hist_energy_j, hist_acc = budget.history(run, attempt) if budget_on else ([], [])
-    hist_energy_j, hist_acc = hist_energy_j[:start_epoch], hist_acc[:start_epoch]
+    rule = energy_rule(spec, run, attempt, start_epoch) \
+        if energy_rule is not None and task.monitor == "val_accuracy" else None
     decision = None
 
     def sync() -> None:
@@ -140,12 +141,10 @@ def run_epochs(spec: RunSpec, run: RunPaths, attempt: int, task: Any, sampler: A
                               train_loss, val_loss, val_acc))
         write_table(run.epochs(attempt), pa.Table.from_pylist(rows, schema=EPOCH_SCHEMA), EPOCH_SCHEMA)
         stop = stopper.update(val_acc if task.monitor == "val_accuracy" else val_loss)
-        if budget_on and not stop:
-            hist_energy_j.append(rows[-1]["energy_j"] or 0.0)
-            hist_acc.append(val_acc)
-            check = budget.check(hist_energy_j, hist_acc, es, lambda: budget.family_best_j(run, spec.to_dict()))
+        if rule is not None and not stop:
+            check = rule.after_epoch(rows[-1]["energy_j"] or 0.0, val_acc)
             if check is not None and check.stop:
-                stopper.stop_reason, stop, decision = budget.STOP_REASON, True, check.to_dict()
+                stopper.stop_reason, stop, decision = rule.stop_reason, True, check.to_dict()
                 print(f"energybench worker: run {spec.run_id} stopped after epoch {epoch}: {check.reason}",
                       file=sys.stderr)
         save_checkpoint(run.checkpoint, model=task.model.state_dict(), optimizer=optimizer.state_dict(),

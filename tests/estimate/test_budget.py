@@ -125,6 +125,7 @@ class _Sampler:
 ])
 def test_the_epoch_loop_stops_on_the_budget_and_records_why(tmp_path: Path, extra: dict, reason: str,
                                                             epochs: int) -> None:
+    from energybench.estimate.budget import rule_for
     from energybench.worker.train import run_epochs
 
     cfg = {"name": "b", "grid": {"batch_sizes": [2], "learning_rates": [0.01]}, "paradigms": ["pamap2-baseline"],
@@ -133,7 +134,7 @@ def test_the_epoch_loop_stops_on_the_budget_and_records_why(tmp_path: Path, extr
     spec = plan(parse_config(cfg, tmp_path / "c.yaml"))[0]
     run = ResultsLayout(tmp_path / "res").run(spec.run_id)
     result = run_epochs(spec, run, 1, _Task(SLOW), _Sampler(), torch.device("cpu"), None, lambda **_: None,
-                        stop_requested=threading.Event())
+                        stop_requested=threading.Event(), energy_rule=rule_for)
     assert (result.stop_reason, result.epochs) == (reason, epochs)
     if reason == "energy_budget":
         assert result.energy_budget is not None and result.energy_budget["stop"]

@@ -6,10 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-
-def eb(*args: str) -> subprocess.CompletedProcess[str]:
-    code = "from energybench.cli import main; main()"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=600)
+from ..conftest import eb
 
 
 def test_help_imports_neither_sklearn_nor_stumpy() -> None:
@@ -32,7 +29,8 @@ def test_fit_predict_evaluate(synthetic, tmp_path: Path) -> None:
     assert r.stdout.count("pamap2-baseline") == 8 and "total: 16 runs" in r.stdout
     assert (tmp_path / "p.csv").is_file()
 
-    r = eb("estimate", "evaluate", str(layout.root), "--stable-epoch", "fluss", "--regressor", "kernel-ridge")
+    r = eb("estimate", "evaluate", str(layout.root), "--stable-epoch", "fluss", "--regressor", "kernel-ridge",
+           timeout=600)
     assert r.returncode == 0, r.stderr
     assert "online epoch-energy-based" in r.stdout and "MAPE <= 5 % met" in r.stdout
     assert (layout.tables_dir / "estimate_evaluation.csv").is_file()

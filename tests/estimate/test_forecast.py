@@ -36,7 +36,7 @@ def test_threshold_epoch_of_a_rising_curve() -> None:
 
 def test_stop_forecast_brackets_the_simulated_truth() -> None:
     """Against energybench's own early stopping on the same curve, many noise draws."""
-    from energybench.worker.stopping import ThresholdEarlyStopping
+    from energybench.stopping import ThresholdEarlyStopping
 
     stops = []
     for seed in range(40):

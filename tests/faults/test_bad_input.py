@@ -139,7 +139,7 @@ def test_results_directory_made_by_a_different_config(pamap2_dir: Path, tmp_path
 
     results = tmp_path / "res"
     first = write_yaml(tmp_path / "first.yaml", tiny_config(pamap2_dir, early_stopping={"max_epochs": 1}))
-    write_layout(prepare(first, results, None), first)  # what `submit` writes before it runs anything
+    write_layout(prepare(first, results, None))  # what `submit` writes before it runs anything
     before = _digest(results)
     other = write_yaml(tmp_path / "other.yaml", tiny_config(pamap2_dir, repeats=2, early_stopping={"max_epochs": 1}))
     r = eb("submit", str(other), "--results", str(results))
@@ -150,3 +150,142 @@ def test_results_directory_made_by_a_different_config(pamap2_dir: Path, tmp_path
     assert _digest(results) == before  # not a byte changed
     record(f"bad input ({len(CONFIG_CASES)} config cases, partition, read-only, foreign dir)", affected=0,
            recovered=0, lost_beyond_flush=0, detail="one line naming file and field, exit 1/2, nothing written")
+
+
+# --- Paths of the wrong kind: one line, exit non-zero, nothing written --------------------------------------------
+
+#: The first bytes of a PNG: a figure passed where a config belongs (0x89 is not UTF-8).
+BINARY = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00"
+
+# (case, how the path is made, what the one line says)
+BAD_CONFIG_FILES: list[tuple[str, Callable[[Path], object], str]] = [
+    ("binary", lambda p: p.write_bytes(BINARY), "not a text file (byte 0 is not UTF-8)"),
+    ("empty", lambda p: p.write_text(""), "file is empty"),
+    ("comments only", lambda p: p.write_text("# name: demo\n"), "file is empty"),
+    ("directory", lambda p: p.mkdir(), "is a directory; give the path of a"),
+    ("missing", lambda p: None, "no such"),
+]
+#: Every command that reads a config, with the other arguments it needs.
+CONFIG_COMMANDS = {
+    "plan": [], "submit": ["--results", "res"], "prefetch": [], "estimate predict": ["--model", "model.joblib"],
+}
+
+
+def _listing(d: Path) -> list[str]:
+    return sorted(str(p.relative_to(d)) for p in d.rglob("*"))
+
+
+@pytest.mark.parametrize("case, make, says", BAD_CONFIG_FILES, ids=[c[0] for c in BAD_CONFIG_FILES])
+@pytest.mark.parametrize("command", sorted(CONFIG_COMMANDS))
+def test_config_that_is_not_a_yaml_file(command: str, case: str, make: Callable[[Path], object], says: str,
+                                        tmp_path: Path,
+                                        cli_one_line: Callable[[subprocess.CompletedProcess[str]], str]) -> None:
+    config = tmp_path / "exp.yaml"
+    make(config)
+    before = _listing(tmp_path)
+    extra = [str(tmp_path / a) if i % 2 else a for i, a in enumerate(CONFIG_COMMANDS[command])]
+    line = cli_one_line(eb(*command.split(), str(config), *extra))
+    assert line.startswith(f"energybench: error: {config}: ") and says in line, line
+    assert "config" in line, line
+    assert _listing(tmp_path) == before
+
+
+@pytest.mark.parametrize("case, make, says", BAD_CONFIG_FILES, ids=[c[0] for c in BAD_CONFIG_FILES])
+def test_cluster_profile_that_is_not_a_yaml_file(case: str, make: Callable[[Path], object], says: str,
+                                                 pamap2_dir: Path, tmp_path: Path,
+                                                 cli_one_line: Callable[[subprocess.CompletedProcess[str]],
+                                                                        str]) -> None:
+    config = write_yaml(tmp_path / "ok.yaml", tiny_config(pamap2_dir, "slurm"))
+    profile = tmp_path / "profile.yaml"
+    make(profile)
+    before = _listing(tmp_path)
+    r = eb("submit", str(config), "--results", str(tmp_path / "res"), "--profile", str(profile), "--dry-run")
+    line = cli_one_line(r)
+    assert r.returncode == 2
+    assert line.startswith(f"energybench: error: {profile}: ") and says in line and "cluster profile" in line, line
+    assert _listing(tmp_path) == before
+
+
+#: Every command that reads a results (or dataset) directory, with the other arguments it needs.
+RESULTS_COMMANDS = {
+    "status": [], "cancel": [], "collect": [], "tables": [], "figures": [], "report": [], "estimate fit": [],
+    "estimate evaluate": [], "estimate run": ["0123abcd"],
+}
+
+
+@pytest.mark.parametrize("case", ["a file", "missing"])
+@pytest.mark.parametrize("command", sorted(RESULTS_COMMANDS))
+def test_results_directory_that_is_a_file_or_missing(command: str, case: str, tmp_path: Path,
+                                                     cli_one_line: Callable[[subprocess.CompletedProcess[str]],
+                                                                            str]) -> None:
+    results = tmp_path / "results"
+    if case == "a file":
+        results.write_text("name: demo\n")  # e.g. the config, given where the results belong
+    before = _listing(tmp_path)
+    r = eb(*command.split(), str(results), *RESULTS_COMMANDS[command])
+    line = cli_one_line(r)
+    assert r.returncode == 2
+    says = "no such directory" if case == "missing" else "is a file, not a directory"
+    assert line.startswith(f"energybench: error: {results}: {says}; "), line
+    assert ("DATASET is a dataset directory" if command == "tables" else "RESULTS is the --results directory") in line
+    assert _listing(tmp_path) == before
+
+
+# (case, command line with {d} the empty directory and {f} a file, what the one line names)
+WRONG_KIND_OPTIONS = [
+    ("tables --out a file", ["tables", "{d}", "--out", "{f}"], "{f}: is a file, not a directory"),
+    ("report --reference a file", ["report", "{d}", "--reference", "{f}"], "{f}: is a file, not a directory"),
+    ("report --reference missing", ["report", "{d}", "--reference", "{d}/nope"], "{d}/nope: no such directory"),
+    ("estimate fit --out a directory", ["estimate", "fit", "{d}", "--out", "{d}"], "{d}: is a directory, not a file"),
+    ("estimate predict --model a directory", ["estimate", "predict", "{f}", "--model", "{d}"],
+     "{d}: is a directory, not a file"),
+]
+
+
+@pytest.mark.parametrize("case, argv, says", WRONG_KIND_OPTIONS, ids=[c[0] for c in WRONG_KIND_OPTIONS])
+def test_option_path_of_the_wrong_kind(case: str, argv: list[str], says: str, tmp_path: Path,
+                                       cli_one_line: Callable[[subprocess.CompletedProcess[str]], str]) -> None:
+    d, f = tmp_path / "d", tmp_path / "f.yaml"
+    d.mkdir()
+    f.write_text("name: demo\n")
+    line = cli_one_line(eb(*(a.format(d=d, f=f) for a in argv)))
+    assert line.startswith(f"energybench: error: {says.format(d=d, f=f)}"), line
+    assert _listing(tmp_path) == ["d", "f.yaml"]
+
+
+def _dataset(d: Path, statuses: list[str]) -> Path:
+    """A dataset directory whose runs have ``statuses`` (every other column null) and no epochs."""
+    import polars as pl
+
+    from energybench.paths import DatasetPaths
+
+    paths = DatasetPaths(d)
+    d.mkdir(parents=True)
+    pl.DataFrame({"run_id": [f"r{i}" for i in range(len(statuses))], "status": statuses},
+                 schema={"run_id": pl.String, "status": pl.String}).write_parquet(paths.runs)
+    pl.DataFrame({"run_id": []}, schema={"run_id": pl.String}).write_parquet(paths.epochs)
+    return d
+
+
+@pytest.mark.parametrize("statuses, says", [
+    (["FAILED", "TIMEOUT", "FAILED"], "(3 runs: 2 FAILED, 1 TIMEOUT); see `energybench status DIR`"),
+    (["completed", "done", "FAILED"], "(3 runs: 1 FAILED, 1 'completed', 1 'done'); 'completed', 'done' are not "
+                                      "statuses of the schema (PENDING, RUNNING, COMPLETED, FAILED,"),
+    ([], "(0 runs)"),
+], ids=["none completed", "foreign statuses", "no runs"])
+def test_tables_of_a_dataset_without_a_completed_run(statuses: list[str], says: str, tmp_path: Path,
+                                                     cli_one_line: Callable[[subprocess.CompletedProcess[str]],
+                                                                            str]) -> None:
+    dataset = _dataset(tmp_path / "dataset", statuses)
+    r = eb("tables", str(dataset))
+    line = cli_one_line(r)
+    assert r.returncode == 1
+    assert line.startswith(f"energybench: error: {dataset}: nothing to tabulate, no run is COMPLETED {says}"), line
+    assert not (tmp_path / "tables").exists()
+
+
+def test_tables_of_a_dataset_with_one_completed_run_are_written(tmp_path: Path) -> None:
+    dataset = _dataset(tmp_path / "dataset", ["FAILED", "COMPLETED"])
+    r = eb("tables", str(dataset))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "" and (tmp_path / "tables").is_dir()

@@ -19,7 +19,7 @@ from energybench.plan import RunSpec
 from energybench.slurm import accounting
 from energybench.slurm.manifest import Manifest
 from energybench.status import run_states
-from energybench.submit import Prepared, fingerprint, runs_to_submit
+from energybench.submit import select_runs
 
 from ..fabricate import fake_run, make_results
 
@@ -68,11 +68,11 @@ def test_killed_job_node_failure_and_requeue_read_as_states_a_user_can_act_on(tm
                                       "waiting: BeginTime")
 
     specs = [killed, lost]
-    p = Prepared(None, specs, layout, fingerprint(specs))  # type: ignore[arg-type]  # (no experiment needed)
-    assert [s.run_id for s in runs_to_submit(p, states=run_states(layout, now=now, view=view))] == \
+    assert [s.run_id for s in select_runs(specs, run_states(layout, now=now, view=view)).todo] == \
         [killed.run_id, lost.run_id]  # both resubmitted ...
-    assert [s.run_id for s in runs_to_submit(p, states=run_states(layout, now=now, view=requeued))] == \
-        [killed.run_id]  # ... but never the one SLURM requeued itself
+    again = select_runs(specs, run_states(layout, now=now, view=requeued))
+    assert [s.run_id for s in again.todo] == [killed.run_id]  # ... but never the one SLURM requeued itself
+    assert again.queued == {lost.run_id: "50_1"}  # and its dependants would wait for its task
 
 
 def test_collect_records_a_killed_job_as_failed_not_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from ..conftest import DEV_PROFILE, REPO, eb, eb_args, status_json, write_yaml  # noqa: F401 (re-exported)
@@ -102,3 +103,27 @@ def squeue_state(job_id: str) -> tuple[str, str]:
         if jid == job_id:
             return state, reason
     return "", ""
+
+
+def planned_results(tmp_path: Path, write_config: Any) -> tuple[Any, list[Any]]:
+    """A laid-out results directory of four planned runs (nothing run): what `submit` writes first."""
+    from energybench.submit import prepare, write_layout
+
+    cfg = small_demo(tmp_path, paradigms=["pamap2-baseline"], hardware=["h100"])
+    cfg["grid"] = {"batch_sizes": [64, 256], "learning_rates": [0.01, 0.001]}
+    config = write_config(cfg)
+    p = prepare(config, tmp_path / "res", None)
+    write_layout(p)
+    return p.layout, p.specs
+
+
+@pytest.fixture
+def fake_slurm(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """SLURM's commands answered by :class:`.fakes.FakeSlurm` (no cluster needed)."""
+    from energybench.slurm import shell
+
+    from .fakes import FakeSlurm
+
+    fake = FakeSlurm()
+    monkeypatch.setattr(shell, "RUNNER", fake)
+    return fake

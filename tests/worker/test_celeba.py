@@ -12,6 +12,7 @@ import pytest
 from energybench.errors import DataError
 from energybench.worker import data as data_mod
 from energybench.worker.data import SYNTHETIC_MARKER, ensure_data
+from energybench.worker.data.cache import CACHE_DIR
 from energybench.worker.data.celeba import (
     ATTR_FILE, ATTRIBUTE_NAMES, IDENTITY_FILE, IMAGE_HEIGHT_PX, IMAGE_WIDTH_PX, IMAGES_DIR,
     PARTITION_FILE, generate_celeba, load_celeba, split_images,
@@ -29,7 +30,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _copy(root: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "copy"
-    shutil.copytree(root, dst, ignore=shutil.ignore_patterns(data_mod.CACHE_DIR))
+    shutil.copytree(root, dst, ignore=shutil.ignore_patterns(CACHE_DIR))
     return dst
 
 
@@ -105,7 +106,7 @@ def test_max_images_and_cache(root: Path) -> None:
     s = load_celeba(root, identities=N_IDS, image_size_px=24, max_images=30)
     assert len(s.train[1]) + len(s.val[1]) + len(s.test[1]) == 30
     assert set(s.val[1].tolist()) == set(range(N_IDS))
-    assert len(list((root / data_mod.CACHE_DIR).glob("celeba-*.npz"))) >= 1
+    assert len(list((root / CACHE_DIR).glob("celeba-*.npz"))) >= 1
     again = load_celeba(root, identities=N_IDS, image_size_px=24, max_images=30)
     np.testing.assert_array_equal(s.train[0], again.train[0])
     assert again.identity_ids == s.identity_ids

@@ -12,6 +12,7 @@ import pytest
 from energybench.errors import DataError
 from energybench.worker import data as data_mod
 from energybench.worker.data import SYNTHETIC_MARKER, ensure_data
+from energybench.worker.data.cache import CACHE_DIR
 from energybench.worker.data.pamap2 import (
     ACTIVITIES, CHANNELS, N_COLUMNS, SPLIT_SUBJECTS, generate_pamap2, interpolate_nans,
     load_pamap2, read_subject, subject_file, window_starts,
@@ -97,7 +98,7 @@ def test_max_windows_is_an_even_deterministic_subset(root: Path) -> None:
 
 def test_cache_is_written_and_reused(root: Path) -> None:
     a = load_pamap2(root, window_samples=WINDOW, stride_samples=STRIDE)
-    assert list((root / data_mod.CACHE_DIR).glob("pamap2-*.npz"))
+    assert list((root / CACHE_DIR).glob("pamap2-*.npz"))
     b = load_pamap2(root, window_samples=WINDOW, stride_samples=STRIDE)
     np.testing.assert_array_equal(a.train[0], b.train[0])
 

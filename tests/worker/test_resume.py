@@ -33,7 +33,7 @@ def _specs(tmp: Path, **es: object) -> list[RunSpec]:
 
 def _worker(run: RunPaths) -> subprocess.Popen[bytes]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "energybench.worker", str(run.dir)], env=env,
+    return subprocess.Popen([sys.executable, "-m", "energybench.launch", str(run.dir)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 

@@ -3,8 +3,8 @@
 ``ensure_data`` makes sure a config's data section points at a dataset
 (generating small synthetic files in the exact upstream format when the
 section says ``generate: true``); the loaders live in :mod:`.pamap2` and
-:mod:`.celeba`. Loaders cache their decoded arrays beside the data in
-``<path>/.energybench-cache/`` (best effort: a read-only folder goes uncached).
+:mod:`.celeba`, and cache their decoded arrays beside the data (:mod:`.cache`).
+This package is the worker's public seam for data: the estimators use it too.
 """
 
 from __future__ import annotations
@@ -15,20 +15,19 @@ import json
 import os
 import shutil
 import tempfile
-import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ...errors import DataError
-from ...paths import atomic_path
-from ...plan import stable_hash
+from .celeba import generate_celeba, load_celeba
+from .pamap2 import generate_pamap2, load_pamap2
+
+__all__ = ["SYNTHETIC_MARKER", "ensure_data", "generate_celeba", "generate_pamap2", "is_present",
+           "load_celeba", "load_pamap2"]
 
 #: Written into a dataset folder that energybench generated (synthetic data).
 SYNTHETIC_MARKER = ".energybench-synthetic"
-CACHE_DIR = ".energybench-cache"
 
 #: Sizes of the generated data: small enough for a CPU demo, large enough to learn.
 DEMO_PAMAP2_SECONDS_PER_ACTIVITY = 15.0
@@ -55,11 +54,7 @@ def is_present(dataset: str, root: Path) -> bool:
 
 def _generator(dataset: str) -> Callable[[Path], None]:
     if dataset == "pamap2":
-        from .pamap2 import generate_pamap2
-
         return lambda root: generate_pamap2(root, seconds_per_activity=DEMO_PAMAP2_SECONDS_PER_ACTIVITY)
-    from .celeba import generate_celeba
-
     return lambda root: generate_celeba(root, identities=DEMO_CELEBA_IDENTITIES,
                                         images_per_identity=DEMO_CELEBA_IMAGES_PER_IDENTITY)
 
@@ -128,30 +123,3 @@ def ensure_data(dataset: str, section: dict[str, Any]) -> bool:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return (root / SYNTHETIC_MARKER).exists()
-
-
-# --- array caches beside the data ---------------------------------------------------------
-
-def cache_file(root: Path, name: str, key: Any) -> Path:
-    """``<root>/.energybench-cache/<name>-<hash of key>.npz``."""
-    return Path(root) / CACHE_DIR / f"{name}-{stable_hash(key)}.npz"
-
-
-def load_cached(path: Path) -> dict[str, np.ndarray] | None:
-    """The arrays of a cache file, or None when it is absent or unreadable."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
-        return None
-
-
-def save_cached(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write a cache file atomically; silently skipped where the folder is not writable."""
-    try:
-        with atomic_path(path) as tmp:
-            with tmp.open("wb") as f:
-                np.savez(f, **arrays)
-            tmp.chmod(0o644)  # shared datasets: other users may reuse the cache
-    except OSError:
-        pass

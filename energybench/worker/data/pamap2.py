@@ -49,14 +49,11 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 
 from ...errors import DataError
-from . import cache_file, load_cached, save_cached
+from .cache import cache_file, load_cached, save_cached
 
-#: Protocol activity ids, in class-index order.
+#: Protocol activity ids, in class-index order: lying, sitting, standing, walking, running, cycling,
+#: nordic walking, ascending stairs, descending stairs, vacuum cleaning, ironing, rope jumping.
 ACTIVITIES: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 12, 13, 16, 17, 24)
-ACTIVITY_NAMES: tuple[str, ...] = (
-    "lying", "sitting", "standing", "walking", "running", "cycling", "nordic_walking",
-    "ascending_stairs", "descending_stairs", "vacuum_cleaning", "ironing", "rope_jumping",
-)
 SUBJECTS: tuple[int, ...] = tuple(range(101, 110))
 SPLIT_SUBJECTS: dict[str, tuple[int, ...]] = {
     "train": (101, 102, 103, 104, 107, 108, 109),

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from energybench.worker.stopping import ThresholdEarlyStopping
+from energybench.stopping import ThresholdEarlyStopping
 
 
 def run(values: list[float | None], **kw) -> ThresholdEarlyStopping:

@@ -1,0 +1,49 @@
+"""Job states from sacct and squeue (fake SLURM), the cache, and the one SLURM shell seam."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from energybench.errors import SubmitError
+from energybench.slurm import accounting, shell
+
+from .fakes import FakeSlurm
+
+
+def test_sacct_and_squeue_parsing() -> None:
+    jobs = accounting.parse_sacct(
+        "18_0|COMPLETED|0:0|h100|None|2026-01-01T10:00:00|2026-01-01T10:00:03\n"
+        "18_[1-3%1]|PENDING|0:0|h100|JobArrayTaskLimit|Unknown|Unknown\n"
+        "19_2|CANCELLED by 0|0:15|a100|None|2026-01-01T10:00:00|2026-01-01T10:00:05\n")
+    assert set(jobs) == {"18_0", "18_1", "18_2", "18_3", "19_2"}
+    assert jobs["18_2"].state == "PENDING" and jobs["18_2"].reason == "JobArrayTaskLimit"
+    assert jobs["19_2"].state == "CANCELLED" and jobs["19_2"].exit_code == "0:15"
+    q = accounting.parse_squeue("20_[0-1]|PENDING|Dependency|h100\n21_4|RUNNING|None|a100\n")
+    assert q["20_1"].reason == "Dependency" and q["21_4"].state == "RUNNING"
+
+
+def test_scheduler_view_falls_back_to_squeue_and_caches(fake_slurm: FakeSlurm, tmp_path: Path) -> None:
+    fake_slurm.sacct_error = "sacct: error: Slurm accounting storage is disabled"
+    fake_slurm.squeue = "7_0|RUNNING|None|h100\n"
+    cache = tmp_path / "scheduler.json"
+    view = accounting.scheduler_view(["7"], cache, max_age_s=30)
+    assert view.source == "squeue" and view.get("7_0").state == "RUNNING"
+    n = len(fake_slurm.calls)
+    assert accounting.scheduler_view(["7"], cache, max_age_s=30).get("7_0").state == "RUNNING"
+    assert len(fake_slurm.calls) == n  # answered from the cache: one query per interval
+    accounting.scheduler_view(["7"], cache, max_age_s=0)
+    assert len(fake_slurm.calls) > n
+
+
+def test_missing_slurm_tool_is_one_actionable_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing(args: Sequence[str], timeout_s: float, stdin: str | None) -> shell.Result:
+        raise FileNotFoundError(args[0])
+
+    monkeypatch.setattr(shell, "RUNNER", missing)
+    with pytest.raises(SubmitError, match="sbatch: not found on PATH; run this on a SLURM login node"):
+        shell.slurm(["sbatch", "x.sh"])
+    with pytest.raises(ValueError):
+        shell.slurm(["rm", "-rf", "/"])
