@@ -7,6 +7,8 @@ import re
 import typing
 from pathlib import Path
 
+import pytest
+
 from energybench import paths
 from energybench.paths import LAYOUT, DatasetPaths, ResultsLayout, RunPaths, layout_markdown
 
@@ -81,3 +83,58 @@ def test_layout_entries_are_unique_and_described() -> None:
     entries = [entry for entry, _ in LAYOUT]
     assert len(entries) == len(set(entries))
     assert all(what.strip() for _, what in LAYOUT)
+
+
+# --- Crash-safe writes and the layout's listings ------------------------------------------------------------------
+
+
+def test_atomic_path_renames_over_the_target_only_on_success(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "a.json"
+    with paths.atomic_path(target) as tmp:
+        assert tmp.parent == target.parent and tmp != target  # beside it: the rename stays on one filesystem
+        tmp.write_text("new")
+        assert not target.exists()  # a reader sees nothing until the rename
+    assert target.read_text() == "new"
+    with pytest.raises(RuntimeError), paths.atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed mid-write")
+    assert target.read_text() == "new"  # the previous content survives a failed write
+    assert sorted(p.name for p in target.parent.iterdir()) == ["a.json"]  # and no temporary is left
+
+
+def test_write_json_is_stable_and_read_json_reads_it_back(tmp_path: Path) -> None:
+    target = tmp_path / "x.json"
+    paths.write_json(target, {"b": 1, "a": [Path("/p"), 2]})
+    first = target.read_bytes()
+    paths.write_json(target, {"a": [Path("/p"), 2], "b": 1})
+    assert target.read_bytes() == first  # key order does not change the bytes
+    assert first.endswith(b"\n")
+    assert paths.read_json(target) == {"a": ["/p", 2], "b": 1}  # a Path is written as its text
+
+
+def test_layout_root_is_absolute_and_run_dirs_lists_directories_only(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    layout = ResultsLayout(Path("res"))
+    assert layout.root == tmp_path / "res"
+    assert layout.run_dirs() == []  # no runs/ yet
+    for run_id in ("b", "a"):
+        layout.run(run_id).dir.mkdir(parents=True)
+    (layout.runs_dir / "notes.txt").write_text("not a run")
+    assert [r.dir.name for r in layout.run_dirs()] == ["a", "b"]
+    assert [r.dir.name for r in layout.run("a").siblings()] == ["b"]
+    assert layout.run("a").sibling("b") == layout.run("b")
+
+
+def test_run_shard_listings_are_sorted_and_filter_by_attempt(tmp_path: Path) -> None:
+    run = ResultsLayout(tmp_path).run("r")
+    assert run.sample_parts() == [] and run.sample_files() == [] and run.epoch_shards() == []
+    run.samples_dir.mkdir(parents=True)
+    made = [run.sample_part(2, 1), run.sample_part(1, 2), run.sample_part(1, 1), run.sample_segment(1, 3, 9),
+            run.epochs(2), run.epochs(1)]
+    for p in made:
+        p.write_bytes(b"")
+    assert run.sample_parts(1) == [run.sample_part(1, 1), run.sample_part(1, 2)]
+    assert run.sample_parts() == [run.sample_part(1, 1), run.sample_part(1, 2), run.sample_part(2, 1)]
+    assert run.sample_files() == sorted(made[:4])
+    assert run.epoch_shards() == [run.epochs(1), run.epochs(2)]
