@@ -15,6 +15,7 @@ from submitit.slurm.slurm import SlurmExecutor, SlurmJob
 
 from ..config import Experiment
 from ..paths import ResultsLayout
+from ..units import MIB_PER_GIB
 from .arrays import JobArray
 from .profile import HardwareProfile
 from .shell import slurm
@@ -106,7 +107,7 @@ def _parameters(exp: Experiment, hw: HardwareProfile, arr: JobArray, dependency:
         if value is not None:
             params[key] = value
     if hw.mem_gb is not None:
-        params["mem"] = f"{int(hw.mem_gb)}G" if hw.mem_gb == int(hw.mem_gb) else f"{int(hw.mem_gb * 1024)}M"
+        params["mem"] = f"{int(hw.mem_gb)}G" if hw.mem_gb == int(hw.mem_gb) else f"{int(hw.mem_gb * MIB_PER_GIB)}M"
     if dependency is not None:
         params["dependency"] = dependency
         extra["kill-on-invalid-dep"] = "yes"  # a task whose encoder failed is cancelled, not stuck
