@@ -6,8 +6,10 @@ Only COMPLETED runs count. Repeats are averaged with their spread
 (``_j``, ``_wh``, ``_mwh``, ``_s``, ``_pct``, ``_frac``) and every table has a
 fixed column order and sorted rows, so the same dataset gives byte-identical
 files. Missing paradigms or a partial grid give fewer (or zero) rows, never an
-error. ``net_*`` columns repeat a gross column with the idle power subtracted;
-they are null where the dataset has no idle measurement.
+error; ``energybench tables`` refuses a dataset with no COMPLETED run at all
+(:func:`require_completed`), which would give only empty tables. ``net_*``
+columns repeat a gross column with the idle power subtracted; they are null
+where the dataset has no idle measurement.
 
 Units: 1 Wh = 3600 J, 1 mWh = 3.6 J.
 """
