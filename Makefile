@@ -8,7 +8,7 @@ EB := $(VENV)/bin/energybench
 RESULTS ?= results/demo
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test figures bench clean cluster-up cluster-down
+.PHONY: install demo test figures bench clean chromium cluster-up cluster-down
 
 install: $(STAMP)
 
@@ -28,10 +28,16 @@ demo: install
 	$(EB) report $(RESULTS)
 	@echo "dataset: $(RESULTS)/dataset  tables: $(RESULTS)/tables  figures: $(RESULTS)/figures  report: $(RESULTS)/report.md, $(RESULTS)/report.html"
 
-# As root, the suite starts the single-node dev SLURM cluster first (SLURM tests must run, not skip).
+# As root, the suite installs Chromium and starts the single-node dev SLURM cluster first
+# (the browser and SLURM tests must run, not skip).
 test: install
-	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory cluster-up; fi
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory chromium cluster-up; fi
 	$(PY) -m pytest -q -ra tests
+
+# Debian's Chromium for the report's browser test (tests/test_report_browser.py); nothing when installed.
+chromium:
+	@test -x /usr/bin/chromium || { export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q && apt-get install -y -q chromium; }
 
 cluster-up:
 	bash slurm_templates/devcluster/up.sh

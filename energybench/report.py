@@ -27,8 +27,8 @@ from .findings import TOPICS, Finding, compute_findings
 from .paths import DatasetPaths, ResultsLayout, atomic_path, figure_paths
 from .reference import REFERENCE_DIR, Reference, compare_energy_per_epoch, compare_freeze_savings, \
     compare_multitask, load_reference, match_hardware
-from .render import NOTHING, Block, Contents, Findings, Grid, Heading, Image, Items, Links, Text, anchor, fmt, \
-    to_html, to_markdown
+from .render import NOTHING, Block, Contents, Findings, Grid, Heading, Image, Item, Items, Links, Text, anchor, \
+    fmt, to_html, to_markdown
 
 #: Rows shown per table; the rest are in the table's CSV file.
 MAX_ROWS = 200
@@ -203,7 +203,7 @@ def _finding_links(f: Finding, inp: ReportInput, figures: set[str]) -> tuple[tup
 
 
 def _items(findings: Sequence[Finding], inp: ReportInput, figures: set[str]) -> Items:
-    return Items(tuple((TOPICS[f.topic], f.text, _finding_links(f, inp, figures), f.missing) for f in findings))
+    return Items(tuple(Item(TOPICS[f.topic], f.text, _finding_links(f, inp, figures), f.missing) for f in findings))
 
 
 def _hero_figures(findings: Sequence[Finding], inp: ReportInput) -> tuple[Image, ...]:
@@ -217,7 +217,7 @@ def _hero_figures(findings: Sequence[Finding], inp: ReportInput) -> tuple[Image,
 
 
 def _caption(name: str) -> str:
-    """``Fig. 3: energy_per_epoch_pamap2_cpu``: the study's figure number (from the family's description) and the name."""
+    """``Fig. 3: energy_per_epoch_pamap2_cpu``: the study's figure number (from the family's doc) and the name."""
     from .figures import FIGURES
 
     family = _figure_family(name)
@@ -228,7 +228,8 @@ def _caption(name: str) -> str:
 
 
 def _findings_block(inp: ReportInput, findings: Sequence[Finding]) -> Findings:
-    return Findings(FINDINGS_NOTE, _items(findings, inp, {Path(s).stem for s in inp.figures}), _hero_figures(findings, inp))
+    drawn = {Path(s).stem for s in inp.figures}
+    return Findings(FINDINGS_NOTE, _items(findings, inp, drawn), _hero_figures(findings, inp))
 
 
 def _table_blocks(name: str, inp: ReportInput) -> list[Block]:
@@ -305,9 +306,7 @@ def _sections(inp: ReportInput, findings: Sequence[Finding]) -> list[Block]:
 def build_report(inp: ReportInput) -> list[Block]:
     """The report as blocks: findings beside the key figures, contents, one section per question, the rest."""
     findings = compute_findings(inp.tables, inp.runs, inp.reference, inp.pairs)
-    body = _sections(inp, findings)
-    contents = Contents(tuple((b.level, b.text) for b in body if isinstance(b, Heading) and b.level <= 3))
-    return [Heading(inp.title, 1), _findings_block(inp, findings), contents, *body]
+    return [Heading(inp.title, 1), _findings_block(inp, findings), Contents(), *_sections(inp, findings)]
 
 
 def render_report(inp: ReportInput) -> tuple[str, str]:
@@ -374,7 +373,8 @@ def write_report(results_dir: Path, reference_dir: Path | None = None,
     md, page = render_report(ReportInput(
         title=f"energybench report: {layout.root.name}", tables=tables, reference=reference,
         figures=[rel(p) for p in pngs], runs=runs, figure_files=figure_files,
-        table_files={name: [rel(p) for p in paths] for name, paths in table_files.items()}, pairs=dict(pairs or {}), reference_note=note,
+        table_files={name: [rel(p) for p in paths] for name, paths in table_files.items()}, pairs=dict(pairs or {}),
+        reference_note=note,
     ))
     md_path, html_path = layout.report, layout.report.with_suffix(".html")
     for path, text in ((md_path, md), (html_path, page)):

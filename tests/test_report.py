@@ -95,7 +95,7 @@ class _Checker(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list) -> None:
         if tag == "img":
             self.images.append(dict(attrs)["src"])
-        elif tag not in ("meta",):
+        elif tag not in ("meta", "wbr"):  # void elements
             self.stack.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
@@ -114,36 +114,80 @@ def _input(tables: dict[str, pl.DataFrame], **kw: object) -> R.ReportInput:
         runs=hand_dataset().frames()[0], **kw)  # type: ignore[arg-type]
 
 
+def section(md: str, heading: str) -> str:
+    """The Markdown from ``heading`` to the next heading of the same or a higher level."""
+    level = heading.split(" ")[0]
+    start = md.index(f"\n{heading}\n")
+    ends = [md.find(f"\n{'#' * n} ", start + 1) for n in range(1, len(level) + 1)]
+    return md[start:min([e for e in ends if e > 0], default=len(md))]
+
+
 def test_report_has_every_table_and_figure_and_the_side_by_side(tables: dict[str, pl.DataFrame]) -> None:
     md, page = R.render_report(_input(tables))
     for name in [*TABLES, "estimate_evaluation"]:
-        assert f"\n### {name}\n" in md
+        assert f"\n### Table `{name}`\n" in md
     for src in ("figures/total_energy.png", "figures/power_abc.png", "figures/estimate_scatter.png"):
         assert f"]({src})" in md
     assert "[pdf](figures/power_abc.pdf)" in md
-    table_section = md[md.index("\n### total_energy\n"):md.index("\n### break_even\n")]
+    table_section = section(md, "### Table `total_energy`")
     assert "[csv](tables/total_energy.csv)" in table_section and "figures/" not in table_section
     assert FIGURES["power"].__doc__.split(",")[0] in md  # a figure family's description
-    assert "(first 200 of 250 rows" in md
-    assert "| h100 | gpu-h100 | journal:table2 | true | 6.01 | 3.89 | 0.352 | 12.02 | 3.89 |" in md
-    assert "| a100 | not measured | journal:table2 |" in md
-    assert "| not published | cpu | not published | not published | not published |" in md
-    assert "107.50 / 215.00 (2.00x)" in md and "— / 5.00" in md
-    assert "`gpu-h100` = `h100`" in md and "`rtx-6000-ada` = `rtx6000ada`" in md
+    assert "(first 200 of 250 rows" in md and "estimate_evaluation" in section(md, "## Other tables")
+    assert "estimate_scatter" in section(md, "## Other figures")
+    # Each published comparison sits in the section of the question it concerns, after that section's findings.
+    freezing = section(md, "## Freezing the pretrained encoder")
+    assert freezing.index("**Freezing the encoder**") < freezing.index("### Published vs measured: frozen vs")
+    assert "| h100 | gpu-h100 | journal:table2 | true | 6.01 | 3.89 | 0.352 | 12.02 | 3.89 |" in freezing
+    assert "| a100 | not measured | journal:table2 |" in freezing
+    assert "| not published | cpu | not published | not published | not published |" in freezing
+    assert "### Published vs measured: multitask" in section(md, "## Multitask vs single tasks")
+    assert "107.50 / 215.00 (2.00x)" in section(md, "## Energy per epoch") and "— / 5.00" in md
+    pairing = section(md, "## Published values and hardware pairing")
+    assert "`gpu-h100` = `h100`" in pairing and "`rtx-6000-ada` = `rtx6000ada`" in pairing
     assert "`estimate` meter" not in md  # only said of datasets that used it
-    assert "`synthetic` meter is a test trace" in md
+    assert "`synthetic` meter is a test trace" in section(md, "## Findings")
     checker = _Checker()
     checker.feed(page)
     assert checker.stack == [] and page.startswith("<!doctype html>")
-    assert checker.images == ["figures/total_energy.png", "figures/power_abc.png", "figures/estimate_scatter.png"]
-    assert page.count("<table>") == md.count("\n|---|") and "not measured" in page
+    # The total energy beside the findings (no heatmap was drawn), then every figure in its section.
+    assert checker.images == ["figures/total_energy.png", "figures/total_energy.png", "figures/power_abc.png",
+                              "figures/estimate_scatter.png"]
+    # A long table shows its first rows and folds the whole of it.
+    assert page.count("<table>") == md.count("\n|---|") + page.count("<details>") and "not measured" in page
+    assert "Show all 200 rows (the first 200 of 250 rows; all of them in the CSV file)" in page
+    assert "<script" not in page and 'src="http' not in page and 'href="http' not in page
+
+
+def test_findings_come_first_and_every_link_lands(tables: dict[str, pl.DataFrame]) -> None:
+    md, page = R.render_report(_input(tables))
+    assert md.index("## Findings") < md.index("## Contents") < md.index("## Energy to early stop per setup")
+    assert page.index('<section class="findings">') < page.index("<nav") < page.index("<table>")
+    findings = section(md, "## Findings")
+    assert "- PAMAP2 on `rtx-6000-ada` (`pamap2-baseline`, 1 setup): only setup 3" in findings
+    assert "([table](#table-freeze_savings) · [published](#published-vs-measured-frozen-vs-fine-tuned-journal-" \
+           "table-2-workshop-table-3))" in findings
+    assert "No break-even: it needs" in findings  # said, not left out
     ids = re.findall(r' id="([^"]+)"', page)
-    assert len(ids) == len(set(ids)) and "total-energy-2" in ids  # the table's and the figure's headings
+    assert len(ids) == len(set(ids))
+    assert {"findings", "contents", "table-total_energy", "figure-total_energy"} <= set(ids)
+    html_links = set(re.findall(r'href="#([^"]+)"', page))
+    assert html_links and html_links <= set(ids), html_links - set(ids)
+    # Markdown anchors are GitHub's, made from the heading text: the same ones.
+    md_links = set(re.findall(r"\]\(#([^)]+)\)", md))
+    assert md_links == html_links
+    headings = {R.anchor(h) for h in re.findall(r"^#+ (.+)$", md, flags=re.M)}
+    assert md_links <= headings, md_links - headings
+
+
+def test_every_registered_table_and_figure_has_a_section() -> None:
+    assert set(TABLES) <= {t for s in R.SECTIONS for t in s.tables}
+    assert set(FIGURES) <= {f for s in R.SECTIONS for f in s.figures}
 
 
 def test_report_without_reference_or_tables_says_so() -> None:
     md, _ = R.render_report(R.ReportInput(title="t", tables={}, reference=None, reference_note="No published values."))
-    assert "No published values." in md and "No tables" in md and "No figures" in md
+    assert "No published values." in md and "No `total_energy` table" in md and "No figure here" in md
+    assert "No setup energies" in section(md, "## Findings") and "No run records" in section(md, "## Findings")
 
 
 def test_cell_formatting() -> None:
@@ -172,10 +216,13 @@ def test_write_report_reads_the_directory(tmp_path: Path) -> None:
     md_path, html_path = R.write_report(layout.root)
     assert (md_path, html_path) == (layout.root / "report.md", layout.root / "report.html")
     md = md_path.read_text()
-    assert "### estimate_evaluation" in md and "| online | 9.50 |" in md
+    assert "### Table `estimate_evaluation`" in md and "| online | 9.50 |" in md
     assert "![total_energy](figures/total_energy.png)" in md and "[pdf](figures/total_energy.pdf)" in md
     assert "![estimate_scatter](figures/estimate_scatter.png)" in md
-    assert '<img src="figures/total_energy.png"' in html_path.read_text()
+    page = html_path.read_text()
+    assert '<img src="figures/total_energy.png"' in page
+    for src in re.findall(r'<img src="([^"]+)"', page):  # relative links that resolve
+        assert (layout.root / src).is_file(), src
     assert not [p for p in layout.root.iterdir() if p.name.endswith(".tmp")]
     with pytest.raises(ResultsError, match="no tables/ here"):
         R.write_report(tmp_path / "elsewhere")
