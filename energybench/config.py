@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, ValidationError, field_validator, \
+    model_validator
 
 from .errors import ConfigError
 from .paradigms import PARADIGMS
@@ -41,11 +42,16 @@ class Grid(_Frozen):
         return v
 
     def setups(self) -> list[tuple[int, int, float]]:
-        """(setup number, batch size, learning rate), batch-major, 1-based."""
+        """(setup number, batch size, learning rate), 1-based, in the study's Table 1 order.
+
+        Batch size ascending, then learning rate descending, whatever order the
+        config lists them in: the same values always get the same numbers.
+        """
+        rates = sorted(self.learning_rates, reverse=True)
         return [
-            (i * len(self.learning_rates) + j + 1, bs, lr)
-            for i, bs in enumerate(self.batch_sizes)
-            for j, lr in enumerate(self.learning_rates)
+            (i * len(rates) + j + 1, bs, lr)
+            for i, bs in enumerate(sorted(self.batch_sizes))
+            for j, lr in enumerate(rates)
         ]
 
 
@@ -73,7 +79,7 @@ class Training(_Frozen):
     momentum: float = Field(0.9, ge=0, lt=1)  # sgd only
     weight_decay: float = Field(0.0, ge=0)
     multitask_alpha: float = Field(0.5, ge=0, le=1)  # loss = alpha * L_attr + (1 - alpha) * L_id
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"  # mps: Apple GPUs (torch's MPS backend)
     seed: int = 0  # base seed; each run derives its own from (paradigm, setup, repeat)
     threads: PositiveInt | None = None  # torch CPU threads; None = torch default
 
@@ -81,34 +87,88 @@ class Training(_Frozen):
 class Pamap2Data(_Frozen):
     """PAMAP2 in the UCI layout (``Protocol/subject1NN.dat``)."""
 
-    path: Path  # folder holding Protocol/
+    path: Path  # folder holding Protocol/ (or PAMAP2_Dataset/Protocol/, as unzipped)
     generate: bool = False  # write small synthetic files in the UCI format when missing
     window_samples: PositiveInt = 256  # window length at 100 Hz, samples
     stride_samples: PositiveInt = 128  # hop between windows, samples
     max_windows: PositiveInt | None = None  # cap on windows per split (demos)
 
 
+#: ``image_size_px`` value that keeps the published images as they are (178 x 218, no crop, no resize).
+NATIVE = "native"
+
+
+def _image_size(v: Any) -> str | int | list[int]:
+    """``native``, a square side (128), or a height x width pair ([218, 178] or "218x178"), checked."""
+    hint = "use 'native', a side in pixels (128) or [height, width] in pixels ([218, 178] or '218x178')"
+    if v == NATIVE:
+        return NATIVE
+    if isinstance(v, str):
+        parts = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", v)
+        if not parts:
+            raise ValueError(f"{v!r}: {hint}")
+        v = [int(parts[1]), int(parts[2])]
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(n, int) and not isinstance(n, bool)
+                                                            and n > 0 for n in v):
+        return int(v[0]) if v[0] == v[1] else [int(v[0]), int(v[1])]  # a square pair is the square: one run id
+    if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+        return v
+    raise ValueError(f"{v!r}: {hint}")
+
+
+#: ``native`` | side (pixels) | [height, width] (pixels).
+ImageSize = Annotated[str | int | list[int], PlainValidator(_image_size)]
+
+
 class CelebaData(_Frozen):
     """CelebA in the official layout (img_align_celeba/ + the list files)."""
 
-    path: Path  # folder holding img_align_celeba/ and the .txt lists
+    path: Path  # folder holding img_align_celeba/ and the lists (or celeba/ with them, torchvision's layout)
     generate: bool = False  # write small synthetic JPEGs and lists when missing
     identities: PositiveInt = 40  # keep the N most frequent identities
-    image_size_px: PositiveInt = 128  # images resized to this square size, pixels
+    # "native": the published 178 x 218 images as they are; N: centre-cropped to a square, resized to N x N
+    # pixels; [H, W]: resized to H x W pixels (no crop)
+    image_size_px: ImageSize = 128
     weights: str = "imagenet"  # "imagenet" (prefetched cache), "none", or a file path
     max_images: PositiveInt | None = None  # cap on images (demos)
+
+
+    def image_hw(self) -> tuple[int, int] | None:
+        """(height, width) in pixels the images are resized to; None for ``native`` (kept as published)."""
+        size = self.image_size_px
+        if size == NATIVE:
+            return None
+        if isinstance(size, int):
+            return (size, size)
+        return (int(size[0]), int(size[1]))
+
+
+#: How batches reach the model: ``resident`` (each split on the device, indexed with a permutation) or
+#: ``dataloader`` (a torch DataLoader from host memory, workers from the job's CPUs, pinned memory).
+LOADERS = ("resident", "dataloader")
 
 
 class Data(_Frozen):
     pamap2: Pamap2Data | None = None
     celeba: CelebaData | None = None
+    loader: Literal["resident", "dataloader"] = "resident"  # the input pipeline, see LOADERS
+    loader_workers: Annotated[int, Field(ge=0)] | None = None  # dataloader: worker processes (None: job CPUs - 1)
+
+
+#: The study's sampling period (the workshop version: "a sampling rate of one second"), seconds.
+STUDY_PERIOD_S = 1.0
+
+
+def _period(v: Any) -> Any:
+    return STUDY_PERIOD_S if v == "study" else v
 
 
 class Meter(_Frozen):
     """How energy is measured."""
 
     kind: Literal["auto", "nvml", "rapl", "estimate", "synthetic"] = "auto"
-    period_s: float = Field(0.1, ge=0.01, le=10)  # sampler period, seconds
+    # sampler period, seconds; "study" = STUDY_PERIOD_S, Carbontracker's one-second sampling (workshop version)
+    period_s: Annotated[float, BeforeValidator(_period), Field(ge=0.01, le=10)] = 0.1
     flush_s: float = Field(5.0, gt=0, le=300)  # longest time between shard writes, seconds
     idle_s: float = Field(10.0, ge=0)  # idle baseline before training, seconds (0 = off)
     tdp_w: PositiveFloat | None = None  # estimate meter: device TDP, watts (None = guess)
@@ -179,6 +239,9 @@ class Experiment(_Frozen):
             ds = PARADIGMS[p].dataset
             if getattr(self.data, ds) is None:
                 problems.append(f"paradigm {p!r} needs a data.{ds} section")
+        if self.training.device == "mps" and self.meter.kind in ("nvml", "rapl"):
+            problems.append(f"meter.kind {self.meter.kind!r} cannot meter training.device 'mps' (Apple GPUs have "
+                            "no NVML or RAPL counters); use 'auto' or 'estimate' (a labelled estimate)")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from . import figures_study
 from .errors import ResultsError
 from .paradigms import MAIN_PARADIGM
 from .paths import DatasetPaths, atomic_path, figure_paths, table_paths
+from .states import State
 from .tables import TABLES, compute_tables, load_dataset
 
 if TYPE_CHECKING:
@@ -259,7 +261,7 @@ def _pick_run(ctx: FigureContext, sampled: pl.LazyFrame) -> dict | None:
         candidates = ctx.runs.filter(pl.col("run_id") == ctx.run_id)
     else:
         with_samples = sampled.select("run_id").unique().collect()
-        candidates = ctx.runs.filter(pl.col("status") == "COMPLETED").join(with_samples, on="run_id")
+        candidates = ctx.runs.filter(pl.col("status") == State.COMPLETED.value).join(with_samples, on="run_id")
     candidates = candidates.sort(["dataset", "paradigm", "hardware", "setup", "repeat", "run_id"], nulls_last=True)
     return candidates.row(0, named=True) if candidates.height else None
 
@@ -325,6 +327,8 @@ FIGURES: dict[str, Callable[[FigureContext], Iterator[tuple[str, Figure]]]] = {
     "total_energy": total_energy_figure,
     "break_even": break_even_figure,
     "multitask": multitask_figure,
+    "relative_energy": figures_study.relative_energy_figures,  # workshop Fig. 3
+    "multitask_setups": figures_study.multitask_setup_figure,  # workshop Fig. 5
     "power": power_figure,
 }
 

@@ -29,12 +29,16 @@ def check_weights(weights: str) -> str:
 
 def check_data(exp: Experiment, source: Path | None = None) -> dict[str, bool]:
     """Check (and, for ``generate: true``, create) every dataset the plan uses; dataset -> synthetic?"""
-    from .worker.data import ensure_data
+    from .worker.data import ensure_data, unusable
 
     out = {}
     for ds in exp.datasets:
+        section = getattr(exp.data, ds)
         try:
-            out[ds] = ensure_data(ds, getattr(exp.data, ds).model_dump(mode="json"))
+            out[ds] = ensure_data(ds, section.model_dump(mode="json"))
+            why = unusable(ds, section.path, exp.paradigms)
+            if why:
+                raise DataError(why)
         except DataError as exc:
             raise named(source, f"data.{ds}.path", exc) from None
     return out

@@ -38,11 +38,14 @@ import pyarrow.parquet as pq
 from .paths import RunPaths, read_json
 from .schema import EPOCH_SCHEMA, RUN_SCHEMA, SAMPLE_SCHEMA, SCHEMA_VERSION, VERSION_KEY, with_version
 from .shards import ShardError, read_shard
+from .states import State
 from .status import RunState, run_state
 
 _VERSION_KEY, _VERSION = VERSION_KEY.decode(), str(SCHEMA_VERSION)
 #: Columns of ``runs.parquet`` computed from the merged epochs; the rest come from spec, record and markers.
-EPOCH_STAT_COLUMNS = ("epochs", "threshold_epoch", "best_val_accuracy", "duration_s", "energy_j", "net_energy_j")
+_DOMAINS = ("gpu", "cpu", "dram")
+EPOCH_STAT_COLUMNS = ("epochs", "threshold_epoch", "best_val_accuracy", "duration_s", "energy_j", "net_energy_j",
+                      *(f"{d}_energy_j" for d in _DOMAINS), *(f"net_{d}_energy_j" for d in _DOMAINS))
 RUN_META_SCHEMA = pa.schema([f for f in RUN_SCHEMA if f.name not in EPOCH_STAT_COLUMNS]
                             + [pa.field("threshold_frac", pa.float64())])
 
@@ -160,6 +163,13 @@ def write_dataset_table(path: Path, table: pa.Table, schema: pa.Schema) -> None:
     pq.write_table(table, path, compression="zstd", use_dictionary=strings)
 
 
+def _image_size(value: Any) -> str | None:
+    """The ``image_size`` column: ``native``, ``128`` or ``218x178`` (height x width); None without images."""
+    if value is None:
+        return None
+    return "x".join(str(v) for v in value) if isinstance(value, list) else str(value)
+
+
 def run_meta(spec: dict[str, Any], run: RunPaths, state: str, reason: str | None) -> dict[str, Any]:
     """The run's ``runs.parquet`` columns that do not come from its epochs (spec, record, markers)."""
     rec = read_json(run.record) if run.record.exists() else {}
@@ -169,8 +179,13 @@ def run_meta(spec: dict[str, Any], run: RunPaths, state: str, reason: str | None
                                 "learning_rate", "repeat", "hardware")},
         "meter": rec.get("meter") or spec["meter"]["kind"],
         "status": state,
-        "stop_reason": rec.get("stop_reason") if state == "COMPLETED" else (f"failed: {reason}" if reason else None),
+        "stop_reason": rec.get("stop_reason") if state == State.COMPLETED else (f"failed: {reason}" if reason else None),
         "idle_power_w": rec.get("idle_power_w"),
+        **{f"idle_{d}_power_w": rec.get(f"idle_{d}_power_w") for d in _DOMAINS},
+        "energy_domains": "+".join(rec["energy_domains"]) if rec.get("energy_domains") else None,
+        "cpu_share": (rec.get("cpu_attribution") or {}).get("share"),
+        "counter_period_s": rec.get("counter_period_s"),
+        "sched_energy_j": None,  # collect fills it from the scheduler's accounting, where it has any
         "attempts": int(started.get("attempt", rec.get("attempts", 0)) or 0),
         "device": rec.get("provenance", {}).get("device", spec["training"]["device"]),
         "host": started.get("host"),
@@ -179,6 +194,9 @@ def run_meta(spec: dict[str, Any], run: RunPaths, state: str, reason: str | None
                                    "model_size_bytes", "macs_per_sample", "n_train_samples",
                                    "n_val_samples", "input_size")},
         "gpu_name": rec.get("provenance", {}).get("gpu_name"),
+        "loader": rec.get("loader", spec.get("loader", "resident")),
+        "loader_workers": rec.get("loader_workers"),
+        "image_size": _image_size(spec["data"].get("image_size_px")),
         "threshold_frac": spec["early_stopping"]["threshold"],
     }
 
@@ -240,8 +258,13 @@ def runs_table(metas: list[dict[str, Any]], epochs: pl.DataFrame) -> pa.Table:
         pl.col("duration_s").sum().alias("duration_s"),
         pl.when(pl.col("energy_j").count() > 0).then(pl.col("energy_j").sum()).alias("energy_j"),
         pl.when(pl.col("net_energy_j").count() == n).then(pl.col("net_energy_j").sum()).alias("net_energy_j"),
+        *(pl.when(pl.col(c).count() > 0).then(pl.col(c).sum()).alias(c) for c in (f"{d}_energy_j" for d in _DOMAINS)),
+        *(pl.when(pl.col(c).count() == n).then(pl.col(c).sum()).alias(c)
+          for c in (f"net_{d}_energy_j" for d in _DOMAINS)),
+        pl.col("energy_domains").drop_nulls().first().alias("epoch_domains"),
     )
     runs = meta.join(stats, on="run_id", how="left").with_columns(
-        pl.col("epochs").fill_null(0), pl.col("duration_s").fill_null(0.0)
+        pl.col("epochs").fill_null(0), pl.col("duration_s").fill_null(0.0),
+        pl.coalesce("energy_domains", "epoch_domains").alias("energy_domains"),
     ).sort("run_id")
     return runs.to_arrow().select(RUN_SCHEMA.names).cast(RUN_SCHEMA)

@@ -12,10 +12,10 @@ import hashlib
 import itertools
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, fields
 from typing import Any
 
-from .config import Experiment
+from .config import CelebaData, Data, EarlyStopping, Experiment, Meter, Pamap2Data, Training
 from .paradigms import PARADIGMS, stage
 
 
@@ -33,9 +33,19 @@ def derive_seed(base_seed: int, paradigm: str, setup: int, repeat: int) -> int:
     return int(stable_hash([base_seed, paradigm, setup, repeat], 8), 16) & 0x7FFFFFFF
 
 
+#: The config section of each dataset's data, by dataset name.
+DATA_SECTIONS: dict[str, type[Pamap2Data] | type[CelebaData]] = {"pamap2": Pamap2Data, "celeba": CelebaData}
+#: RunSpec fields that hold frozen config objects (written to JSON as their ``model_dump``).
+_SECTIONS = ("early_stopping", "training", "data", "meter")
+
+
 @dataclass(frozen=True)
 class RunSpec:
-    """Everything a worker needs to execute one run (written as ``spec.json``)."""
+    """Everything a worker needs to execute one run (written as ``spec.json``).
+
+    The config sections are the validated, frozen config objects
+    (``spec.meter.period_s``), not dicts; :meth:`to_dict` writes them as JSON.
+    """
 
     run_id: str
     experiment: str
@@ -49,19 +59,31 @@ class RunSpec:
     hardware: str
     seed: int
     depends_on: str | None  # run id of the run that must finish first (its encoder)
-    early_stopping: dict[str, Any]
-    training: dict[str, Any]
-    data: dict[str, Any]  # the paradigm's dataset section, paths absolute
-    meter: dict[str, Any]
-    timeout_min: int
-    labels: dict[str, Any] = field(default_factory=dict)
+    early_stopping: EarlyStopping
+    training: Training
+    data: Pamap2Data | CelebaData  # the paradigm's dataset section, paths absolute
+    meter: Meter
+    timeout_min: int  # wall-time limit of the run, minutes
+    loader: str = "resident"  # the input pipeline (config data.loader): resident | dataloader
+    loader_workers: int | None = None  # dataloader worker processes (None: the job's CPUs - 1)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The JSON form (``spec.json``, ``plan.json``): sections as plain dicts."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        for key in _SECTIONS:
+            out[key] = out[key].model_dump(mode="json")
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunSpec":
-        return cls(**d)
+        """Read the JSON form back (keys it does not know, e.g. an old ``labels``, are ignored)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in d.items() if k in known}
+        values["early_stopping"] = EarlyStopping.model_validate(d["early_stopping"])
+        values["training"] = Training.model_validate(d["training"])
+        values["meter"] = Meter.model_validate(d["meter"])
+        values["data"] = DATA_SECTIONS[d["dataset"]].model_validate(d["data"])
+        return cls(**values)
 
 
 #: Keys of a data section that say where files are, not what is trained.
@@ -70,7 +92,11 @@ _LOCATION_KEYS = ("path", "generate")
 
 def _identity(exp: Experiment, paradigm: str, setup: int, bs: int, lr: float,
               repeat: int, hardware: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {
+    # The input pipeline changes what is measured, so it is part of the meaning; at its default
+    # (resident, no worker count) it is left out, so configs written before it keep their run ids.
+    pipeline = {k: v for k, v in (("loader", exp.data.loader), ("loader_workers", exp.data.loader_workers))
+                if v != Data.model_fields[k].default}
+    return {**pipeline,
         "experiment": exp.name,
         "paradigm": paradigm,
         "setup": setup,
@@ -89,8 +115,9 @@ def _identity(exp: Experiment, paradigm: str, setup: int, bs: int, lr: float,
 def plan(exp: Experiment) -> list[RunSpec]:
     """Every run of ``exp``: setups x paradigms x repeats x hardware, dependencies first.
 
-    Order: stage (runs with no dependency first), then hardware, paradigm,
-    setup and repeat, as listed in the config.
+    Order: stage (runs with no dependency first), then hardware and paradigm as
+    listed in the config, setup (numbered as in Table 1, whatever the grid's
+    order) and repeat.
     """
     specs: list[RunSpec] = []
     ids: dict[tuple[str, int, int, str], str] = {}
@@ -100,8 +127,7 @@ def plan(exp: Experiment) -> list[RunSpec]:
     ):
         p = PARADIGMS[paradigm]
         section = getattr(exp.data, p.dataset)
-        data = section.model_dump(mode="json")
-        ident = _identity(exp, paradigm, setup, bs, lr, rep, hw, data)
+        ident = _identity(exp, paradigm, setup, bs, lr, rep, hw, section.model_dump(mode="json"))
         run_id = stable_hash(ident)
         ids[(paradigm, setup, rep, hw)] = run_id
         depends_on = ids[(p.depends_on, setup, rep, hw)] if p.depends_on else None
@@ -119,11 +145,13 @@ def plan(exp: Experiment) -> list[RunSpec]:
                 hardware=hw,
                 seed=derive_seed(exp.training.seed, paradigm, setup, rep),
                 depends_on=depends_on,
-                early_stopping=exp.early_stopping.model_dump(mode="json"),
-                training=exp.training.model_dump(mode="json"),
-                data=data,
-                meter=exp.meter.model_dump(mode="json"),
+                early_stopping=exp.early_stopping,
+                training=exp.training,
+                data=section,
+                meter=exp.meter,
                 timeout_min=exp.executor.timeout_min,
+                loader=exp.data.loader,
+                loader_workers=exp.data.loader_workers,
             )
         )
     return sorted(specs, key=lambda s: (s.stage, exp.hardware.index(s.hardware),

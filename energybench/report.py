@@ -22,6 +22,8 @@ from pathlib import Path
 
 import polars as pl
 
+from .choices import Choice, choices_blocks, read_choices
+from .claims import CLAIMS_FILE, check_claims, claims_blocks, load_claims
 from .errors import ResultsError
 from .findings import TOPICS, Finding, compute_findings
 from .paths import DatasetPaths, ResultsLayout, atomic_path, figure_paths
@@ -53,6 +55,7 @@ class ReportInput:
     runs: pl.DataFrame | None = None
     pairs: Mapping[str, str] = field(default_factory=dict)  # published -> measured hardware
     reference_note: str | None = None  # why there is no reference
+    choices: Sequence[Choice] | None = None  # the open choices these runs made (None: no plan.json)
 
 
 @dataclass(frozen=True)
@@ -67,12 +70,12 @@ class Section:
 
 #: The report's sections in reading order (the findings' order). A table or figure none claims goes to "Other".
 SECTIONS = (
-    Section("Energy to early stop per setup", ("total_energy",), ("total_energy",)),
+    Section("Energy to early stop per setup", ("total_energy",), ("total_energy", "relative_energy")),
     Section("Energy per epoch", ("energy_per_epoch",), ("energy_per_epoch",), "energy_per_epoch"),
     Section("Energy to the target accuracy", ("energy_to_target",)),
     Section("Break-even of the pretraining", ("break_even",), ("break_even",)),
     Section("Freezing the pretrained encoder", ("freeze_savings",), (), "freeze_savings"),
-    Section("Multitask vs single tasks", ("multitask",), ("multitask",), "multitask"),
+    Section("Multitask vs single tasks", ("multitask",), ("multitask", "multitask_setups"), "multitask"),
     Section("Power over time", (), ("power",)),
 )
 
@@ -128,7 +131,8 @@ def _matrices(comparison: pl.DataFrame) -> list[Block]:
                 rows.append(row)
             title = " vs ".join([f"`{pub}` (published)" if pub else NOT_PUBLISHED,
                                  f"`{hw}` (measured)" if hw else NOT_MEASURED])
-            blocks += [Text(f"{title}: mWh per epoch, published / measured (measured / published)"),
+            blocks += [Text(f"{title}: mWh per epoch, published / measured (measured / published); eq. 1 "
+                            "(measured / published), eq. 1 / counter"),
                        Grid(pl.DataFrame(rows))]
     return blocks
 
@@ -136,11 +140,17 @@ def _matrices(comparison: pl.DataFrame) -> list[Block]:
 def _cell(r: Mapping[str, object]) -> str:
     pub, mine, ratio = (r.get(k) for k in ("published_epoch_energy_mwh", "epoch_energy_mean_mwh", "epoch_energy_ratio"))
     text = f"{fmt(pub) if pub is not None else NOTHING} / {fmt(mine) if mine is not None else NOT_MEASURED}"
-    return text + (f" ({ratio:.2f}x)" if isinstance(ratio, float) else "")
+    text += f" ({ratio:.2f}x)" if isinstance(ratio, float) else ""
+    eq1, eq1_ratio, of_counter = (r.get(k) for k in ("epoch_energy_eq1_mean_mwh", "eq1_ratio", "eq1_over_counter_ratio"))
+    if isinstance(eq1, float):  # the study's own method beside the counter: eq. 1 value, vs published, vs counter
+        text += f"; eq. 1 {fmt(eq1)}" + (f" ({eq1_ratio:.2f}x)" if isinstance(eq1_ratio, float) else "")
+        text += f", eq. 1 / counter {of_counter:.2f}" if isinstance(of_counter, float) else ""
+    return text
 
 
 #: How a finding's link names a figure of each family.
-FIGURE_LABELS = {"energy_per_epoch": "heatmap", "total_energy": "bars", "break_even": "lines", "multitask": "bars"}
+FIGURE_LABELS = {"energy_per_epoch": "heatmap", "total_energy": "bars", "break_even": "lines", "multitask": "bars",
+                 "relative_energy": "heatmap", "multitask_setups": "bars"}
 #: The heading of each published-vs-measured comparison (findings link to it).
 COMPARISON_TITLES = {
     "freeze_savings": "Published vs measured: frozen vs fine-tuned (journal Table 2, workshop Table 3)",
@@ -173,8 +183,10 @@ def _epoch_comparison(inp: ReportInput) -> list[Block]:
     epochs = compare_energy_per_epoch(inp.tables.get("energy_per_epoch"), inp.reference, dict(inp.pairs))
     return [Heading(COMPARISON_TITLES["energy_per_epoch"], 3),
             Text("Mean energy per epoch (mWh) per batch size and learning rate; each cell reads published / "
-                 "measured. The study computed it with its eq. 1 (mean power x epoch time); the measured value is "
-                 "energybench's authoritative energy (`energy_per_epoch.csv` has eq. 1 beside it). Decimal points "
+                 "measured. The study computed it with its eq. 1 (mean sampled power x epoch time, Carbontracker's "
+                 "samples; one-second sampling in the workshop version, `meter.period_s: study`); the measured value "
+                 "is energybench's authoritative energy (counter), followed by eq. 1 from this run's samples, its "
+                 "ratio to the published value and its ratio to the counter. Decimal points "
                  f"lost in the workshop text are restored (`results/reference/README.md`). {_PAIRING}"),
             *_matrices(epochs)]
 
@@ -297,10 +309,20 @@ def _sections(inp: ReportInput, findings: Sequence[Finding]) -> list[Block]:
         blocks.append(Heading("Other figures", 2))
         for src in other_figures:
             blocks += _figure_blocks(src, inp)
+    blocks += _claims_section(inp) + choices_blocks(inp.choices)
     blocks.append(Heading("Published values and hardware pairing", 2))
     if inp.reference is None:
         return blocks + [Text(inp.reference_note or "No published values.")]
     return blocks + [Text(_hardware_text(inp.reference, inp.tables, inp.pairs))]
+
+
+def _claims_section(inp: ReportInput) -> list[Block]:
+    """Every published numeric claim beside its measured value (:mod:`energybench.claims`)."""
+    if inp.reference is None or not (inp.reference.dir / CLAIMS_FILE).is_file():
+        return claims_blocks(None, inp.reference_note or f"No published claims: no {CLAIMS_FILE} in the reference.")
+    checked = check_claims(load_claims(inp.reference.dir), inp.tables, inp.reference.published_hardware(),
+                           dict(inp.pairs))
+    return claims_blocks(checked)
 
 
 def build_report(inp: ReportInput) -> list[Block]:
@@ -374,7 +396,7 @@ def write_report(results_dir: Path, reference_dir: Path | None = None,
         title=f"energybench report: {layout.root.name}", tables=tables, reference=reference,
         figures=[rel(p) for p in pngs], runs=runs, figure_files=figure_files,
         table_files={name: [rel(p) for p in paths] for name, paths in table_files.items()}, pairs=dict(pairs or {}),
-        reference_note=note,
+        reference_note=note, choices=read_choices(layout.root),
     ))
     md_path, html_path = layout.report, layout.report.with_suffix(".html")
     for path, text in ((md_path, md), (html_path, page)):

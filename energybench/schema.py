@@ -11,8 +11,11 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-#: Bumped whenever a shard written by one version cannot be read by another.
-SCHEMA_VERSION = 1
+#: Bumped whenever columns are added. Version 2 added the per-domain energy columns
+#: (gpu/cpu/dram), the energy counter's update period and the scheduler's energy.
+SCHEMA_VERSION = 2
+#: Versions whose shards this version reads (columns added since are null there).
+READABLE_VERSIONS = frozenset({1, 2})
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,7 @@ class Column:
     type: pa.DataType
     doc: str
     nullable: bool = False
+    since: int = 1  # schema version that added the column (older shards lack it: null)
 
 
 def _schema(columns: tuple[Column, ...]) -> pa.Schema:
@@ -42,6 +46,13 @@ SAMPLE_COLUMNS: tuple[Column, ...] = (
     Column("mem_used_mib", pa.float32(), "device memory in use, MiB", nullable=True),
     Column("temperature_c", pa.float32(), "device temperature, degrees Celsius", nullable=True),
     Column("sm_clock_mhz", pa.float32(), "SM clock, MHz", nullable=True),
+    *(c for d, what in (("gpu", "the job's GPUs (NVML)"), ("cpu", "CPU packages (RAPL, attributed to the job; or the estimate)"),
+                        ("dram", "DRAM (RAPL, attributed to the job)"))
+      for c in (Column(f"{d}_power_w", pa.float64(), f"power of {what}, watts", nullable=True, since=2),
+                Column(f"{d}_energy_j", pa.float64(), f"cumulative counter of {what} since the meter opened, joules",
+                       nullable=True, since=2))),
+    Column("gpu_power_avg_w", pa.float64(), "NVML's averaged power (about 1 s on Ampere and later), watts", nullable=True, since=2),
+    Column("gpu_mem_power_w", pa.float64(), "GPU memory power where the GPU reports it (Hopper and later), watts", nullable=True, since=2),
 )
 
 EPOCH_COLUMNS: tuple[Column, ...] = (
@@ -60,6 +71,12 @@ EPOCH_COLUMNS: tuple[Column, ...] = (
     Column("train_loss", pa.float64(), "mean training loss", nullable=True),
     Column("val_loss", pa.float64(), "validation loss", nullable=True),
     Column("val_accuracy", pa.float64(), "monitored validation accuracy, 0..1 (null for the autoencoder)", nullable=True),
+    *(c for d in ("gpu", "cpu", "dram")
+      for c in (Column(f"{d}_energy_j", pa.float64(), f"energy of the {d} domain in the epoch (counter delta, else power integral), joules", nullable=True, since=2),
+                Column(f"{d}_mean_power_w", pa.float64(), f"mean {d} power of the epoch's samples, watts", nullable=True, since=2),
+                Column(f"net_{d}_energy_j", pa.float64(), f"{d}_energy_j minus the {d} idle power x duration_s, joules", nullable=True, since=2))),
+    Column("energy_domains", pa.string(), "the domains energy_j sums, e.g. gpu+cpu+dram", nullable=True, since=2),
+    Column("short_for_counter", pa.bool_(), "true when the epoch lasted fewer than 5 updates of the GPU energy counter", nullable=True, since=2),
 )
 
 RUN_COLUMNS: tuple[Column, ...] = (
@@ -95,7 +112,23 @@ RUN_COLUMNS: tuple[Column, ...] = (
     Column("n_val_samples", pa.int64(), "validation samples per epoch, count", nullable=True),
     Column("input_size", pa.int64(), "elements of one input sample as the model takes it, count", nullable=True),
     Column("gpu_name", pa.string(), "GPU name as the driver reports it (null on CPU)", nullable=True),
+    Column("loader", pa.string(), "input pipeline: resident (splits on the device) | dataloader (torch DataLoader); null before it was recorded", nullable=True),
+    Column("loader_workers", pa.int32(), "DataLoader worker processes (0 for resident), count", nullable=True),
+    Column("image_size", pa.string(), "CelebA input as configured: native (178 x 218 as published) | S (square, centre crop) | HxW, pixels; null for PAMAP2", nullable=True),
+    *(c for d in ("gpu", "cpu", "dram")
+      for c in (Column(f"{d}_energy_j", pa.float64(), f"energy of the {d} domain, all epochs, joules", nullable=True, since=2),
+                Column(f"idle_{d}_power_w", pa.float64(), f"idle {d} power measured before training, watts", nullable=True, since=2),
+                Column(f"net_{d}_energy_j", pa.float64(), f"{d}_energy_j minus idle_{d}_power_w x duration, joules", nullable=True, since=2))),
+    Column("energy_domains", pa.string(), "the domains energy_j sums, e.g. gpu+cpu+dram", nullable=True, since=2),
+    Column("cpu_share", pa.float64(), "share of the sockets' CPU and DRAM energy attributed to the job, 0..1 (run.json cpu_attribution says the rule)", nullable=True, since=2),
+    Column("counter_period_s", pa.float64(), "update period of the GPU energy counter, measured at open, seconds", nullable=True, since=2),
+    Column("sched_energy_j", pa.float64(), "the scheduler's ConsumedEnergyRaw of the run's job (node-level: meaningless on shared nodes), joules", nullable=True, since=2),
 )
+
+def added_since(columns: tuple[Column, ...], version: int) -> frozenset[str]:
+    """Names of the columns a shard of schema ``version`` cannot have (added later)."""
+    return frozenset(c.name for c in columns if c.since > version)
+
 
 SAMPLE_SCHEMA = _schema(SAMPLE_COLUMNS)
 EPOCH_SCHEMA = _schema(EPOCH_COLUMNS)

@@ -100,7 +100,8 @@ def test_every_figure_is_a_valid_png_and_pdf(drawn: list[Path], dataset: tuple[P
     names = {p.stem for p in drawn}
     first_run = dataset[1][0]  # celeba-attributes sorts first among the completed runs
     expected = {f"energy_per_epoch_{d}_{h}" for d in ("pamap2", "celeba") for h in HARDWARE_WATTS}
-    expected |= {"total_energy", "break_even", "multitask", f"power_{first_run}"}
+    expected |= {f"relative_energy_{d}_{h}" for d in ("pamap2", "celeba") for h in HARDWARE_WATTS}
+    expected |= {"total_energy", "break_even", "multitask", "multitask_setups", f"power_{first_run}"}
     assert names == expected
     assert len(drawn) == 2 * len(expected)
     for path in drawn:

@@ -26,6 +26,7 @@ from .. import __version__
 from ..errors import EnergybenchError
 from ..paths import RunPaths, read_json, write_json
 from ..plan import RunSpec
+from ..states import State
 from . import markers
 from .rules import EnergyRuleFactory
 from .signals import REQUEUE, STOP, Interrupted
@@ -47,6 +48,12 @@ def _device(requested: str) -> Any:
         if not torch.cuda.is_available():
             raise EnergybenchError("training.device is 'cuda' but no CUDA device is visible to this job")
         return torch.device("cuda")
+    if requested == "mps":  # Apple GPUs; never picked by auto (the study measured them apart)
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise EnergybenchError("training.device is 'mps' but torch's MPS backend is not available here "
+                                   "(an Apple-silicon Mac with a torch built with MPS)")
+        return torch.device("mps")
     return torch.device("cpu")
 
 
@@ -58,7 +65,7 @@ def _provenance(device: Any, meter_info: dict[str, Any], spec: RunSpec) -> dict[
         "host": socket.gethostname(), "python": platform.python_version(),
         "torch": torch.__version__, "timm": version("timm"), "energybench": __version__,
         "git_commit": _git_commit(), "device": device.type, **markers.scheduler_ids(),
-        "meter": meter_info, "sampler_period_s": spec.meter["period_s"],
+        "meter": meter_info, "sampler_period_s": spec.meter.period_s,
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }
     if device.type == "cuda":
@@ -83,11 +90,11 @@ def execute(run: RunPaths, energy_rule: EnergyRuleFactory | None = None) -> dict
     attempt = markers.previous_attempts(run) + 1
     started = markers.mark_started(run, attempt)
     t_start = time.time()
-    if spec.training.get("threads"):
-        torch.set_num_threads(int(spec.training["threads"]))
+    if spec.training.threads:
+        torch.set_num_threads(spec.training.threads)
     torch.manual_seed(spec.seed)
-    device = _device(spec.training["device"])
-    data_synthetic = ensure_data(spec.dataset, spec.data)
+    device = _device(spec.training.device)
+    data_synthetic = ensure_data(spec.dataset, spec.data.model_dump(mode="json"))
     encoder_path = None
     if spec.depends_on:
         encoder_path = run.sibling(spec.depends_on).encoder
@@ -95,9 +102,11 @@ def execute(run: RunPaths, energy_rule: EnergyRuleFactory | None = None) -> dict
     characteristics = model_characteristics(task.model, task.example_input)
     # What the offline estimators need besides the model (energybench.estimate.features).
     characteristics.update(n_train_samples=task.n_train, n_val_samples=task.n_val,
-                           input_size=int(task.example_input[0].numel()))
+                           input_size=int(task.example_input[0].numel()),
+                           loader=task.loader, loader_workers=task.loader_workers,
+                           input_shape=list(task.example_input.shape[1:]))
 
-    meter = open_meter(spec.meter["kind"], tdp_w=spec.meter.get("tdp_w"), device=device.type)
+    meter = open_meter(spec.meter.kind, tdp_w=spec.meter.tdp_w, device=device.type)
     writer = SampleShardWriter(run, attempt)
     progress: dict[str, Any] = {"attempt": attempt, "epoch": 0}
 
@@ -109,40 +118,57 @@ def execute(run: RunPaths, energy_rule: EnergyRuleFactory | None = None) -> dict
         progress.update(p)
         markers.heartbeat(run, **progress)
 
-    sampler = Sampler(meter, run_id=spec.run_id, attempt=attempt, period_s=spec.meter["period_s"],
-                      flush_s=spec.meter["flush_s"], sink=sink)
-    idle_power_w = None
+    sampler = Sampler(meter, run_id=spec.run_id, attempt=attempt, period_s=spec.meter.period_s,
+                      flush_s=spec.meter.flush_s, sink=sink)
+    idle_power_w, idle_domain_w = None, {}
+    counter_period_s = meter.info().get("counter_period_s")
     try:
         sampler.start()
-        if spec.meter["idle_s"] > 0:
+        if spec.meter.idle_s > 0:
             sampler.begin(0, "idle")
-            time.sleep(spec.meter["idle_s"])
+            time.sleep(spec.meter.idle_s)
             sampler.begin(0, "checkpoint")
             idle = sampler.stats(0, ("idle",))
             if idle is not None and idle.samples >= 2 and idle.end_s > idle.start_s:
                 energy = idle.energy_j()
                 idle_power_w = energy / (idle.end_s - idle.start_s) if energy is not None else idle.mean_power_w
+                idle_domain_w = idle_powers(idle)
         result = run_epochs(spec, run, attempt, task, sampler, device, idle_power_w, on_epoch,
-                            stop_requested=STOP, energy_rule=energy_rule)
+                            stop_requested=STOP, energy_rule=energy_rule, idle_domain_w=idle_domain_w,
+                            counter_period_s=counter_period_s)
         if spec.paradigm == "pamap2-autoencoder":
             task.save_artifacts(run.encoder)
     finally:
         sampler.stop()
         meter.close()
     writer.compact()
+    meter_info = meter.info()
     record = {
-        **spec.to_dict(), "status": "COMPLETED", "attempt": attempt, "attempts": attempt,
+        **spec.to_dict(), "status": State.COMPLETED, "attempt": attempt, "attempts": attempt,
         "epochs": result.epochs, "stop_reason": result.stop_reason,
         "threshold_epoch": result.threshold_epoch, "best_val_accuracy": result.best_val_accuracy,
         "resumed_from_epoch": result.resumed_from_epoch, "energy_budget": result.energy_budget,
-        "idle_power_w": idle_power_w,
-        "meter": meter.kind, "meter_errors": list(sampler.errors), "data_synthetic": data_synthetic,
+        "idle_power_w": idle_power_w, **{f"idle_{d}_power_w": w for d, w in idle_domain_w.items()},
+        "meter": meter.kind, "energy_domains": meter_info.get("energy_domains"),
+        "cpu_attribution": meter_info.get("cpu_attribution"), "counter_period_s": counter_period_s, "meter_errors": list(sampler.errors), "data_synthetic": data_synthetic,
         "attempt_wall_s": time.time() - t_start, "started": started,
-        "provenance": _provenance(device, meter.info(), spec), **characteristics,
+        "provenance": _provenance(device, meter_info, spec), **characteristics,
     }
     write_json(run.record, record)
     markers.mark_done(run, attempt=attempt, epochs=result.epochs)
     return record
+
+
+def idle_powers(idle: Any) -> dict[str, float]:
+    """Each domain's idle power from the idle window's statistics: its energy over the window, watts."""
+    span_s = idle.end_s - idle.start_s
+    out = {}
+    for d, st in idle.domains.items():
+        e_j = st.energy_j()
+        w = e_j / span_s if e_j is not None and span_s > 0 else st.mean_power_w
+        if w is not None:
+            out[d] = w
+    return out
 
 
 def main(run_dir: str | Path, energy_rule: EnergyRuleFactory | None = None) -> int:

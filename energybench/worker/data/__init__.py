@@ -2,8 +2,10 @@
 
 ``ensure_data`` makes sure a config's data section points at a dataset
 (generating small synthetic files in the exact upstream format when the
-section says ``generate: true``); the loaders live in :mod:`.pamap2` and
-:mod:`.celeba`, and cache their decoded arrays beside the data (:mod:`.cache`).
+section says ``generate: true``); the layouts users download (official,
+torchvision, Kaggle, the PAMAP2 archive) are found by :mod:`.layouts`; the
+loaders live in :mod:`.pamap2` and :mod:`.celeba`, and cache their decoded
+arrays beside the data (:mod:`.cache`).
 This package is the worker's public seam for data: the estimators use it too.
 """
 
@@ -14,6 +16,7 @@ import fcntl
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,10 +24,11 @@ from typing import Any
 
 from ...errors import DataError
 from .celeba import generate_celeba, load_celeba
+from .layouts import EXPECTED, locate
 from .pamap2 import generate_pamap2, load_pamap2
 
 __all__ = ["SYNTHETIC_MARKER", "ensure_data", "generate_celeba", "generate_pamap2", "is_present",
-           "load_celeba", "load_pamap2"]
+           "celeba_choices", "layout_note", "load_celeba", "load_pamap2", "locate", "pamap2_choices", "unusable"]
 
 #: Written into a dataset folder that energybench generated (synthetic data).
 SYNTHETIC_MARKER = ".energybench-synthetic"
@@ -34,22 +38,66 @@ DEMO_PAMAP2_SECONDS_PER_ACTIVITY = 15.0
 DEMO_CELEBA_IDENTITIES = 45
 DEMO_CELEBA_IMAGES_PER_IDENTITY = 12
 
-_LAYOUT = {
-    "pamap2": "Protocol/subject101.dat ... subject109.dat",
-    "celeba": "img_align_celeba/, list_attr_celeba.txt, identity_CelebA.txt",
-}
+_LAYOUT = EXPECTED
 
 
 def is_present(dataset: str, root: Path) -> bool:
-    """Whether ``root`` holds (the top level of) the dataset's upstream layout."""
-    root = Path(root)
-    if dataset == "pamap2":
-        protocol = root / "Protocol"
-        return protocol.is_dir() and any(protocol.glob("subject1*.dat"))
-    if dataset == "celeba":
-        return ((root / "img_align_celeba").is_dir() and (root / "list_attr_celeba.txt").is_file()
-                and (root / "identity_CelebA.txt").is_file())
-    raise DataError(f"unknown dataset {dataset!r}; known: {', '.join(_LAYOUT)}")
+    """Whether ``root`` holds the dataset in a layout :mod:`.layouts` accepts."""
+    if dataset not in _LAYOUT:
+        raise DataError(f"unknown dataset {dataset!r}; known: {', '.join(_LAYOUT)}")
+    return locate(dataset, Path(root)) is not None
+
+
+def layout_note(dataset: str, root: Path) -> str | None:
+    """What was found where, when it is not the plain upstream layout at ``root`` (else None)."""
+    found = locate(dataset, Path(root))
+    return found.note if found is not None else None
+
+
+def pamap2_choices() -> dict[str, str]:
+    """The PAMAP2 choices the code fixes (channels, split), for the report's choices section."""
+    from .pamap2 import CHANNELS, SPLIT_SUBJECTS
+
+    split = ", ".join(f"{s} {'/'.join(map(str, ids))}" for s, ids in SPLIT_SUBJECTS.items())
+    return {"channels": f"{len(CHANNELS)}: heart rate + the ±16 g accelerometer, gyroscope and magnetometer "
+                        "(x, y, z) of the hand, chest and ankle IMUs",
+            "split": f"by subject: {split}"}
+
+
+def celeba_choices() -> dict[str, str]:
+    """The CelebA choices the code fixes (the split)."""
+    from .celeba import TEST_FRACTION, VAL_FRACTION
+
+    train = 1 - VAL_FRACTION - TEST_FRACTION
+    return {"split": f"per identity {train:.0%}/{VAL_FRACTION:.0%}/{TEST_FRACTION:.0%} train/validation/test "
+                     "(official partition unused: it separates identities)"}
+
+
+def unusable(dataset: str, root: Path, paradigms: list[str]) -> str | None:
+    """Why the data at ``root`` cannot serve some of ``paradigms`` (Kaggle's CelebA has no identities), else None."""
+    found = locate(dataset, Path(root))
+    if dataset != "celeba" or found is None or getattr(found, "identity_file", True) is not None:
+        return None
+    needing = [p for p in paradigms if p in ("celeba-identity", "celeba-multitask")]
+    if not needing:
+        return None
+    from .layouts import IDENTITY_FILE, IDENTITY_SOURCE
+
+    return (f"{found.root}: no {IDENTITY_FILE} (Kaggle's CelebA has none), which {', '.join(needing)} "
+            f"need(s); put the official file from {IDENTITY_SOURCE} beside list_attr_celeba.csv")
+
+
+def _synthetic(dataset: str, root: Path) -> bool:
+    found = locate(dataset, root)
+    return (root / SYNTHETIC_MARKER).exists() or (found is not None and (found.root / SYNTHETIC_MARKER).exists())
+
+
+def _present(dataset: str, root: Path) -> bool:
+    """Present; a layout found elsewhere than at ``root`` is said once on stderr (the run's log)."""
+    note = layout_note(dataset, root) if is_present(dataset, root) else None
+    if note:
+        print(f"energybench: data.{dataset}.path: {note}", file=sys.stderr, flush=True)
+    return is_present(dataset, root)
 
 
 def _generator(dataset: str) -> Callable[[Path], None]:
@@ -98,8 +146,8 @@ def ensure_data(dataset: str, section: dict[str, Any]) -> bool:
     are generated into a temporary folder and renamed into place.
     """
     root = Path(section["path"])
-    if is_present(dataset, root):
-        return (root / SYNTHETIC_MARKER).exists()
+    if _present(dataset, root):
+        return _synthetic(dataset, root)
     if not section.get("generate", False):
         raise DataError(
             f"{root}: no {dataset} data here (expected {_LAYOUT[dataset]}); download the "

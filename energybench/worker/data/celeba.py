@@ -17,14 +17,22 @@ Choices:
   rest to training, so every identity is in training and validation.
 * ``max_images`` keeps, per identity, a share of the images proportional to
   its count (largest remainder, at least 2), before splitting.
-* Images: centre-cropped to a 178 x 178 square and resized (bilinear,
-  antialiased) to ``image_size_px``; kept as uint8 [N, 3, S, S]. The models
-  normalise with ImageNet statistics per batch.
+* Images (``image_size_px``): ``native`` keeps them as published, 218 x 178
+  (height x width; the study's size, no crop, no resize); a side S
+  centre-crops to a 178 x 178 square and resizes (bilinear, antialiased) to
+  S x S; a pair [H, W] resizes to H x W without cropping. Kept as uint8
+  [N, 3, H, W]. The models normalise with ImageNet statistics per batch.
+* Without an identity file (Kaggle's variant, see :mod:`.layouts`) only the
+  attributes can be trained: the split is then the official partition
+  (``list_eval_partition``: 0 train, 1 validation, 2 test) and ``max_images``
+  keeps an evenly strided subset of each split, in the same proportion.
 * Attributes: -1/1 become 0/1 (float32).
 
 Decoded arrays are cached as ``<root>/.energybench-cache/celeba-<hash>.npz``;
-the hash covers the parameters and the size and mtime of the two list files
-(replace the list files, or delete the cache, after changing images).
+the hash covers the parameters (the image size as given: ``native``, S or
+[H, W]) and the size and mtime of the list files read (replace the list
+files, or delete the cache, after changing images). At native size the
+40-identity subset (about 1,400 images) is about 165 MB.
 """
 
 from __future__ import annotations
@@ -39,6 +47,8 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from ...errors import DataError
 from .cache import cache_file, load_cached, save_cached
+from .layouts import ATTR_FILE, IDENTITY_FILE, IDENTITY_SOURCE, IMAGES_DIR, PARTITION_FILE, CelebaFiles, \
+    locate_celeba
 
 ATTRIBUTE_NAMES: tuple[str, ...] = (
     "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs",
@@ -53,26 +63,29 @@ IMAGE_WIDTH_PX, IMAGE_HEIGHT_PX = 178, 218
 SPLIT_SEED = 0
 VAL_FRACTION = 0.1
 TEST_FRACTION = 0.1
-IMAGES_DIR = "img_align_celeba"
-ATTR_FILE = "list_attr_celeba.txt"
-IDENTITY_FILE = "identity_CelebA.txt"
-PARTITION_FILE = "list_eval_partition.txt"
 _CACHE_VERSION = 1
 _SPLITS = ("train", "val", "test")
 
-Split = tuple[np.ndarray, np.ndarray, np.ndarray]  # x uint8 [N,3,S,S], identity int64, attrs f32
+Split = tuple[np.ndarray, np.ndarray, np.ndarray]  # x uint8 [N,3,H,W], identity int64, attrs f32
+#: ``image_size_px`` as the config gives it: "native", a side, or [height, width] (pixels).
+ImageSize = str | int | list[int] | tuple[int, int]
 
 
 @dataclass(frozen=True)
 class CelebaSplits:
-    """x uint8 [N, 3, S, S]; identity int64 [N] (class 0..n-1); attributes float32 {0,1} [N, 40]."""
+    """x uint8 [N, 3, H, W]; identity int64 [N] (class 0..n-1, -1 without identities); attributes float32 {0,1} [N, 40]."""
 
     train: Split
     val: Split
     test: Split
     attribute_names: tuple[str, ...]
-    identity_ids: tuple[int, ...]  # CelebA identity of each class index
-    image_size_px: int
+    identity_ids: tuple[int, ...]  # CelebA identity of each class index; () without an identity file
+    image_hw: tuple[int, int]  # (height, width) of the arrays, pixels
+
+    @property
+    def image_bytes(self) -> int:
+        """Bytes of every split's images (uint8), what a resident copy takes."""
+        return sum(int(part[0].nbytes) for part in (self.train, self.val, self.test))
 
 
 def _read_text(path: Path) -> list[str]:
@@ -184,47 +197,88 @@ def split_images(images_by_class: list[list[str]], max_images: int | None,
     return out
 
 
-def _decode(path: Path, size_px: int) -> np.ndarray:
+def target_hw(image_size_px: ImageSize) -> tuple[int, int] | None:
+    """(height, width) the images are resized to, or None for ``native``."""
+    if image_size_px == "native":
+        return None
+    if isinstance(image_size_px, int):
+        return (image_size_px, image_size_px)
+    height, width = image_size_px
+    return (int(height), int(width))
+
+
+def _decode(path: Path, image_size_px: ImageSize) -> np.ndarray:
     try:
         with Image.open(path) as img:
-            img.draft("RGB", (size_px, size_px))  # JPEG: decode at a reduced scale when possible
-            img = img.convert("RGB")
-            w, h = img.size
-            side = min(w, h)
-            left, top = (w - side) / 2, (h - side) / 2
-            img = img.resize((size_px, size_px), Image.Resampling.BILINEAR,
-                             box=(left, top, left + side, top + side))
+            if isinstance(image_size_px, int):  # the square: centre crop, then resize
+                img.draft("RGB", (image_size_px, image_size_px))  # JPEG: decode at a reduced scale when possible
+                img = img.convert("RGB")
+                w, h = img.size
+                side = min(w, h)
+                left, top = (w - side) / 2, (h - side) / 2
+                img = img.resize((image_size_px, image_size_px), Image.Resampling.BILINEAR,
+                                 box=(left, top, left + side, top + side))
+            else:
+                img = img.convert("RGB")
+                hw = target_hw(image_size_px)
+                if hw is None and img.size != (IMAGE_WIDTH_PX, IMAGE_HEIGHT_PX):
+                    raise DataError(f"{path}: {img.size[0]} x {img.size[1]} px (width x height); image_size_px: "
+                                    f"native needs the aligned images as published, {IMAGE_WIDTH_PX} x "
+                                    f"{IMAGE_HEIGHT_PX}")
+                if hw is not None and img.size != (hw[1], hw[0]):
+                    img = img.resize((hw[1], hw[0]), Image.Resampling.BILINEAR)
             return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
     except FileNotFoundError:
-        raise DataError(f"{path}: missing image (listed in {IDENTITY_FILE})") from None
+        raise DataError(f"{path}: missing image (listed in the CelebA list files)") from None
     except OSError as exc:
         raise DataError(f"{path}: not a readable image: {exc}") from None
 
 
-def decode_images(folder: Path, names: list[str], size_px: int) -> np.ndarray:
-    """uint8 [N, 3, S, S]: each image centre-cropped to a square and resized to ``size_px``."""
-    out = np.empty((len(names), 3, size_px, size_px), dtype=np.uint8)
+def decode_images(folder: Path, names: list[str], image_size_px: ImageSize) -> np.ndarray:
+    """uint8 [N, 3, H, W]: each image decoded at ``image_size_px`` (see the module docstring)."""
+    hw = target_hw(image_size_px) or (IMAGE_HEIGHT_PX, IMAGE_WIDTH_PX)
+    out = np.empty((len(names), 3, *hw), dtype=np.uint8)
     workers = min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:  # PIL decodes without the GIL
-        for i, arr in enumerate(pool.map(lambda n: _decode(folder / n, size_px), names)):
+        for i, arr in enumerate(pool.map(lambda n: _decode(folder / n, image_size_px), names)):
             out[i] = arr
     return out
 
 
-def load_celeba(root: Path, *, identities: int, image_size_px: int,
-                max_images: int | None = None) -> CelebaSplits:
-    """The top-``identities`` images of ``root``, split per identity, decoded (and cached)."""
-    root = Path(root)
-    id_file, attr_file = root / IDENTITY_FILE, root / ATTR_FILE
-    for f in (id_file, attr_file, root / IMAGES_DIR):
-        if not f.exists():
-            raise DataError(f"{f}: missing; expected the official CelebA layout "
-                            f"({IMAGES_DIR}/, {ATTR_FILE}, {IDENTITY_FILE})")
-    stamps = [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in (id_file, attr_file)]
-    key = [_CACHE_VERSION, identities, image_size_px, max_images, SPLIT_SEED, stamps]
-    cached = load_cached(cache_file(root, "celeba", key))
+def _stamp(f: Path) -> list[object]:
+    return [f.name, f.stat().st_size, f.stat().st_mtime_ns]
+
+
+def _size_key(image_size_px: ImageSize) -> object:
+    return list(image_size_px) if isinstance(image_size_px, (list, tuple)) else image_size_px
+
+
+def load_celeba(root: Path, *, identities: int, image_size_px: ImageSize,
+                max_images: int | None = None, need_identities: bool = True) -> CelebaSplits:
+    """The top-``identities`` images of ``root``, split per identity, decoded (and cached).
+
+    ``root`` may hold any layout :mod:`.layouts` accepts. Without an identity
+    file, ``need_identities=False`` (the attribute paradigm) trains on the
+    official partition instead; ``True`` is a :class:`DataError` naming the file.
+    """
+    files = locate_celeba(Path(root))
+    if files is None:
+        raise DataError(f"{root}: no CelebA here; expected the official layout ({IMAGES_DIR}/, {ATTR_FILE}, "
+                        f"{IDENTITY_FILE}), torchvision's (the same in celeba/) or Kaggle's (CSV lists)")
+    if files.identity_file is None:
+        if need_identities:
+            raise DataError(f"{files.root}: no {IDENTITY_FILE} (the Kaggle variant has none); identity and "
+                            f"multitask training need it: put the official file from {IDENTITY_SOURCE} beside "
+                            f"{files.attr_file.name}")
+        return _load_by_partition(files, image_size_px, max_images)
+    id_file, attr_file = files.identity_file, files.attr_file
+    stamps = [_stamp(f) for f in (id_file, attr_file)]
+    key: list[object] = [_CACHE_VERSION, identities, _size_key(image_size_px), max_images, SPLIT_SEED, stamps]
+    if files.csv:
+        key.append("csv")
+    cached = load_cached(cache_file(files.root, "celeba", key))
     if cached is not None:
-        return _from_arrays(cached, image_size_px)
+        return _from_arrays(cached)
 
     identity_of = read_identities(id_file)
     top = top_identities(identity_of, identities)
@@ -238,31 +292,99 @@ def load_celeba(root: Path, *, identities: int, image_size_px: int,
             by_class[class_of[ident]].append(name)
     splits = split_images(by_class, max_images)
     wanted = {name for pairs in splits.values() for name, _ in pairs}
-    names, attr_rows = read_attributes(attr_file, wanted)
+    names, attr_rows = (read_attributes_csv if files.csv else read_attributes)(attr_file, wanted)
     arrays: dict[str, np.ndarray] = {
         "identity_ids": np.array(top, dtype=np.int64),
         "attribute_names": np.array(names),
     }
     for split, pairs in splits.items():
-        files = [n for n, _ in pairs]
-        arrays[f"{split}_x"] = decode_images(root / IMAGES_DIR, files, image_size_px)
+        chosen = [n for n, _ in pairs]
+        arrays[f"{split}_x"] = decode_images(files.images_dir, chosen, image_size_px)
         arrays[f"{split}_identity"] = np.array([c for _, c in pairs], dtype=np.int64)
-        arrays[f"{split}_attributes"] = (np.stack([attr_rows[n] for n in files]) if files
+        arrays[f"{split}_attributes"] = (np.stack([attr_rows[n] for n in chosen]) if chosen
                                          else np.zeros((0, len(names)), np.float32))
     for split in ("train", "val"):
         missing = set(range(len(top))) - set(arrays[f"{split}_identity"].tolist())
         if missing:
             raise DataError(f"{id_file}: identity {top[min(missing)]} has no {split} image")
-    save_cached(cache_file(root, "celeba", key), arrays)
-    return _from_arrays(arrays, image_size_px)
+    save_cached(cache_file(files.root, "celeba", key), arrays)
+    return _from_arrays(arrays)
 
 
-def _from_arrays(a: dict[str, np.ndarray], image_size_px: int) -> CelebaSplits:
+def read_attributes_csv(path: Path, wanted: set[str] | None) -> tuple[tuple[str, ...], dict[str, np.ndarray]]:
+    """Kaggle's ``list_attr_celeba.csv``: ``image_id,<40 names>`` then one row of -1/1 per image."""
+    lines = _read_text(path)
+    header = lines[0].strip().split(",") if lines else []
+    if len(header) != len(ATTRIBUTE_NAMES) + 1:
+        raise DataError(f"{path}: line 1 must be image_id and the 40 attribute names, comma-separated")
+    names = tuple(h.strip() for h in header[1:])
+    rows: dict[str, np.ndarray] = {}
+    for number, line in enumerate(lines[1:], 2):
+        cells = line.strip().split(",")
+        if cells == [""] or (wanted is not None and cells[0] not in wanted):
+            continue
+        values = [c.strip() for c in cells[1:]]
+        if len(values) != len(names) or any(v not in ("1", "-1") for v in values):
+            raise DataError(f"{path}: line {number}: expected an image name and 40 values of -1 or 1")
+        rows[cells[0]] = (np.array(values, dtype=np.int8) > 0).astype(np.float32)
+    missing = sorted((wanted or set()) - rows.keys())
+    if missing:
+        raise DataError(f"{path}: no attribute row for {missing[0]} (and {len(missing) - 1} more images)")
+    return names, rows
+
+
+def read_partition(path: Path) -> dict[str, int]:
+    """Image -> 0 (train) / 1 (validation) / 2 (test), from the official ``.txt`` or Kaggle's ``.csv``."""
+    out: dict[str, int] = {}
+    for number, line in enumerate(_read_text(path), 1):
+        cells = line.strip().replace(",", " ").split()
+        if not cells or (number == 1 and cells[0] == "image_id"):
+            continue
+        if len(cells) != 2 or cells[1] not in ("0", "1", "2"):
+            raise DataError(f"{path}: line {number}: expected '<image>.jpg <0|1|2>'")
+        out[cells[0]] = int(cells[1])
+    return out
+
+
+def _load_by_partition(files: CelebaFiles, image_size_px: ImageSize, max_images: int | None) -> CelebaSplits:
+    """Attributes only: the official partition, ``max_images`` kept in proportion (evenly strided)."""
+    if files.partition_file is None:
+        raise DataError(f"{files.root}: no {IDENTITY_FILE} and no partition file; put the official "
+                        f"{IDENTITY_FILE} from {IDENTITY_SOURCE} beside {files.attr_file.name}")
+    stamps = [_stamp(f) for f in (files.attr_file, files.partition_file)]
+    key = [_CACHE_VERSION, "partition", _size_key(image_size_px), max_images, stamps]
+    cached = load_cached(cache_file(files.root, "celeba", key))
+    if cached is not None:
+        return _from_arrays(cached)
+    part = read_partition(files.partition_file)
+    names_by_split = {s: sorted(n for n, p in part.items() if p == i) for i, s in enumerate(_SPLITS)}
+    total = sum(len(v) for v in names_by_split.values())
+    if max_images is not None and max_images < total:
+        for s, names in names_by_split.items():
+            keep = max(1, round(max_images * len(names) / total)) if names else 0
+            idx = np.linspace(0, len(names) - 1, keep).round().astype(int) if keep else []
+            names_by_split[s] = [names[i] for i in idx]
+    wanted = {n for v in names_by_split.values() for n in v}
+    read = read_attributes_csv if files.csv else read_attributes
+    attr_names, attr_rows = read(files.attr_file, wanted)
+    arrays: dict[str, np.ndarray] = {"identity_ids": np.zeros(0, dtype=np.int64),
+                                     "attribute_names": np.array(attr_names)}
+    for s, chosen in names_by_split.items():
+        arrays[f"{s}_x"] = decode_images(files.images_dir, chosen, image_size_px)
+        arrays[f"{s}_identity"] = np.full(len(chosen), -1, dtype=np.int64)
+        arrays[f"{s}_attributes"] = (np.stack([attr_rows[n] for n in chosen]) if chosen
+                                     else np.zeros((0, len(attr_names)), np.float32))
+    save_cached(cache_file(files.root, "celeba", key), arrays)
+    return _from_arrays(arrays)
+
+
+def _from_arrays(a: dict[str, np.ndarray]) -> CelebaSplits:
     parts = {s: (a[f"{s}_x"], a[f"{s}_identity"], a[f"{s}_attributes"]) for s in _SPLITS}
     return CelebaSplits(
         train=parts["train"], val=parts["val"], test=parts["test"],
         attribute_names=tuple(str(n) for n in a["attribute_names"]),
-        identity_ids=tuple(int(i) for i in a["identity_ids"]), image_size_px=image_size_px,
+        identity_ids=tuple(int(i) for i in a["identity_ids"]),
+        image_hw=(int(a["train_x"].shape[2]), int(a["train_x"].shape[3])),
     )
 
 

@@ -1,6 +1,7 @@
 """PAMAP2 Physical Activity Monitoring, read from the UCI layout, cut into windows.
 
-Layout: ``<root>/Protocol/subject101.dat`` ... ``subject109.dat``; one row per
+Layout: ``<root>/Protocol/subject101.dat`` ... ``subject109.dat`` (or
+``<root>/PAMAP2_Dataset/Protocol/...``, the archive as unzipped); one row per
 10 ms (100 Hz), 54 columns separated by single spaces, ``NaN`` where a value
 is missing: timestamp (s), activity id, heart rate (bpm, ~9 Hz, NaN between
 readings), then the hand, chest and ankle IMUs, 17 columns each: temperature
@@ -50,6 +51,7 @@ import pyarrow.csv as pcsv
 
 from ...errors import DataError
 from .cache import cache_file, load_cached, save_cached
+from .layouts import locate_pamap2
 
 #: Protocol activity ids, in class-index order: lying, sitting, standing, walking, running, cycling,
 #: nordic walking, ascending stairs, descending stairs, vacuum cleaning, ironing, rope jumping.
@@ -232,8 +234,13 @@ def _file_stamp(path: Path) -> list[object]:
 
 def load_pamap2(root: Path, *, window_samples: int, stride_samples: int,
                 max_windows: int | None = None) -> Pamap2Splits:
-    """Read ``<root>/Protocol``, window it and normalise it (see the module docstring)."""
+    """Read ``<root>/Protocol``, window it and normalise it (see the module docstring).
+
+    ``root`` may also hold the published archive as unzipped, ``PAMAP2_Dataset/Protocol/`` (:mod:`.layouts`).
+    """
     root = Path(root)
+    found = locate_pamap2(root)
+    root = found.root if found is not None else root
     if not (root / "Protocol").is_dir():
         raise DataError(f"{root / 'Protocol'}: missing; expected the PAMAP2 layout "
                         f"<path>/Protocol/subject101.dat ... subject109.dat")
