@@ -117,6 +117,7 @@ def submit_cmd(config: Path, results: Path | None, executor: str | None, force: 
                profile: Path | None) -> None:
     """Validate CONFIG, plan it and execute (or, on SLURM, submit) the runs that are not done yet."""
     from .status import all_completed, run_states
+    from .states import State
     from .submit import submit
 
     done = submit(config, results, executor, force=force, echo=click.echo, dry_run=dry_run, profile=profile)
@@ -126,7 +127,7 @@ def submit_cmd(config: Path, results: Path | None, executor: str | None, force: 
         click.echo(f"next: energybench status {done.layout.root} --watch")
     else:
         states = run_states(done.layout)
-        n_ok = sum(s.state == "COMPLETED" for s in states)
+        n_ok = sum(s.state == State.COMPLETED for s in states)
         click.echo(f"{n_ok}/{len(states)} runs completed; next: energybench collect {done.layout.root}")
         if not all_completed(states):
             sys.exit(1)
@@ -191,7 +192,8 @@ def _print_status(results: Path, states: list, note: str | None, clear: bool = F
     from rich.console import Console
     from rich.table import Table
 
-    from .status import STATES, counts
+    from .states import ORDER, PROBLEMS, State
+    from .status import counts
 
     console = Console()
     if clear:
@@ -199,15 +201,15 @@ def _print_status(results: Path, states: list, note: str | None, clear: bool = F
     table = Table(title=f"{results}: {len(states)} runs")
     table.add_column("hardware")
     table.add_column("paradigm")
-    shown = [s for s in STATES if any(x.state == s for x in states)]
+    shown = [s for s in ORDER if any(x.state == s for x in states)]
     for s in shown:
         table.add_column(s, justify="right")
     table.add_column("running: progress")
     for (hw, paradigm), c in sorted(counts(states).items()):
-        running = [s for s in states if s.hardware == hw and s.paradigm == paradigm and s.state == "RUNNING"]
+        running = [s for s in states if s.hardware == hw and s.paradigm == paradigm and s.state == State.RUNNING]
         table.add_row(hw, paradigm, *[str(c.get(s, 0)) for s in shown], _progress(running))
     console.print(table)
-    bad = [s for s in states if s.state in ("FAILED", "LOST", "TIMEOUT", "CANCELLED")]
+    bad = [s for s in states if s.state in PROBLEMS]
     for s in bad[:_SHOWN_PROBLEMS]:
         job = f" [job {s.job_id}]" if s.job_id else ""
         click.echo(f"{s.state} {s.run_id} {s.paradigm} setup {s.setup} repeat {s.repeat}{job}: {s.reason}")

@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 
 from .errors import EnergybenchError
 from .paths import RunPaths, atomic_path
-from .schema import SAMPLE_SCHEMA, SCHEMA_VERSION, VERSION_KEY, with_version
+from .schema import (EPOCH_COLUMNS, EPOCH_SCHEMA, READABLE_VERSIONS, SAMPLE_COLUMNS, SAMPLE_SCHEMA,
+                     SCHEMA_VERSION, VERSION_KEY, with_version)
 
 
 class ShardError(EnergybenchError):
@@ -41,12 +42,17 @@ def read_shard(path: Path, schema: pa.Schema) -> pa.Table:
     version = meta.get(VERSION_KEY)
     if version is None:
         raise ShardError(f"{path}: foreign file (no energybench schema version)")
-    if version.decode() != str(SCHEMA_VERSION):
-        raise ShardError(f"{path}: schema version {version.decode()}, this energybench reads {SCHEMA_VERSION}")
+    v = version.decode()
+    if not v.isdigit() or int(v) not in READABLE_VERSIONS:
+        readable = ", ".join(map(str, sorted(READABLE_VERSIONS)))
+        raise ShardError(f"{path}: schema version {v}, this energybench ({SCHEMA_VERSION}) reads {readable}")
     try:
         table = pq.read_table(path)
     except Exception as exc:
         raise ShardError(f"{path}: truncated or corrupt ({type(exc).__name__}: {str(exc)[:80]})") from None
+    newer = _added_since(schema, int(v))
+    for name in newer - set(table.column_names):  # an older shard: the columns added since are null
+        table = table.append_column(schema.field(name), pa.nulls(table.num_rows, schema.field(name).type))
     missing = [n for n in schema.names if n not in table.column_names]
     if missing:
         raise ShardError(f"{path}: missing columns {', '.join(missing)}")
@@ -54,6 +60,16 @@ def read_shard(path: Path, schema: pa.Schema) -> pa.Table:
         return table.select(schema.names).cast(schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         raise ShardError(f"{path}: columns of the wrong type ({str(exc)[:80]})") from None
+
+
+def _added_since(schema: pa.Schema, version: int) -> frozenset[str]:
+    """Columns of ``schema`` that a shard of ``version`` cannot have."""
+    from .schema import added_since
+
+    for columns, known in ((SAMPLE_COLUMNS, SAMPLE_SCHEMA), (EPOCH_COLUMNS, EPOCH_SCHEMA)):
+        if schema.names == known.names:
+            return added_since(columns, version)
+    return frozenset()
 
 
 _PART = re.compile(r"part-a(\d+)-(\d+)\.parquet$")

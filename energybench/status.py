@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 from .errors import SubmitError
 from .paths import ResultsLayout, RunPaths, read_json
 from .planfile import load_plan
+from .states import FINISHED, ORDER, State
 
 if TYPE_CHECKING:
     from .slurm.accounting import JobRecord, SchedulerView
     from .slurm.manifest import JobRef
 
-STATES = ("PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "LOST")
-FINISHED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "LOST")
+STATES = ORDER  # kept for readers of older code: the states in display order
 
 #: A started run whose heartbeat is older than this is LOST (seconds).
 DEFAULT_LOST_AFTER_S = 600.0
@@ -41,7 +41,7 @@ class RunState:
     hardware: str
     setup: int
     repeat: int
-    state: str
+    state: State
     attempt: int = 0
     epoch: int | None = None
     val_accuracy: float | None = None
@@ -80,8 +80,9 @@ def run_state(spec: dict[str, Any], run: RunPaths, now: float,
 
 
 _RUNNING_LIKE = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING", "CONFIGURING"}
-_SCHED_TERMINAL = {"CANCELLED": "CANCELLED", "TIMEOUT": "TIMEOUT", "PREEMPTED": "CANCELLED",
-                   "DEADLINE": "TIMEOUT", "NODE_FAIL": "LOST", "BOOT_FAIL": "LOST"}
+#: SLURM's terminal states (left) as run states.
+_SCHED_TERMINAL = {"CANCELLED": State.CANCELLED, "TIMEOUT": State.TIMEOUT, "PREEMPTED": State.CANCELLED,
+                   "DEADLINE": State.TIMEOUT, "NODE_FAIL": State.LOST, "BOOT_FAIL": State.LOST}
 #: How SLURM's terminal states read in a reason.
 _SCHED_WHY = {"NODE_FAIL": "its node failed (SLURM NODE_FAIL)",
               "BOOT_FAIL": "its node failed to boot (SLURM BOOT_FAIL)"}
@@ -108,7 +109,7 @@ def _join(m: RunState, run: RunPaths, now: float, lost_after_s: float, job: "Job
     from .slurm.accounting import LIVE
 
     m = replace(m, job_id=job.job_id, scheduler=record.state if record else None)
-    if m.state == "COMPLETED":
+    if m.state == State.COMPLETED:
         return m
     failed = _safe_json(run.failed) if run.failed.exists() else None
     fresh_failure = failed is not None and float(failed.get("time_s", 0)) >= job.submit_time_s
@@ -116,36 +117,44 @@ def _join(m: RunState, run: RunPaths, now: float, lost_after_s: float, job: "Job
     this_job_started = bool(started) and float(started.get("time_s", 0)) >= job.submit_time_s
     if record is not None and record.state in LIVE:
         if record.state in _RUNNING_LIKE:
-            return replace(m, state="RUNNING", reason=None)
+            return replace(m, state=State.RUNNING, reason=None)
         why = f"requeued after attempt {m.attempt}" if this_job_started else None
         if why and record.previous_state in _SCHED_WHY:  # SLURM requeued it after a node failure
             why = f"{_SCHED_WHY[record.previous_state]} during attempt {m.attempt}; requeued by SLURM"
         if record.reason and record.reason not in ("Priority", "Resources"):
             why = (f"{why}; " if why else "") + f"waiting: {record.reason}"
-        return replace(m, state="PENDING", reason=why)
+        return replace(m, state=State.PENDING, reason=why)
     if fresh_failure:
         return m  # the worker said why (FAILED or TIMEOUT, with its reason)
     if record is not None:
         detail = _ended(record)
         if record.state == "COMPLETED":
             detail = "the job ended without the worker's done marker"
-        state = _SCHED_TERMINAL.get(record.state, "FAILED")
-        hint = "; submit again to resume" if state in ("FAILED", "LOST") and this_job_started else ""
+        state = _SCHED_TERMINAL.get(record.state, State.FAILED)
+        hint = "; submit again to resume" if state in (State.FAILED, State.LOST) and this_job_started else ""
         return replace(m, state=state, reason=f"{detail}; job {job.job_id}{hint}")
     if this_job_started:
         age = m.heartbeat_age_s or 0.0
         if age > lost_after_s:
-            return replace(m, state="LOST", reason=f"no heartbeat for {age:.0f} s and no scheduler record "
+            return replace(m, state=State.LOST, reason=f"no heartbeat for {age:.0f} s and no scheduler record "
                                                    f"of job {job.job_id}")
-        return replace(m, state="RUNNING", reason=None)
+        return replace(m, state=State.RUNNING, reason=None)
     if queue_complete:  # not queued, never started, and no accounting record: cancelled while pending
-        return replace(m, state="CANCELLED", reason=f"job {job.job_id} left the queue before it started "
+        return replace(m, state=State.CANCELLED, reason=f"job {job.job_id} left the queue before it started "
                                                     "(cancelled while pending)")
     since = now - job.submit_time_s
     if asked and since > lost_after_s:
-        return replace(m, state="LOST", reason=f"submitted {since:.0f} s ago as job {job.job_id}, never "
+        return replace(m, state=State.LOST, reason=f"submitted {since:.0f} s ago as job {job.job_id}, never "
                                                "started, and SLURM has no record of it")
-    return replace(m, state="PENDING", reason=None)
+    return replace(m, state=State.PENDING, reason=None)
+
+
+def _marked(failed: dict[str, Any]) -> State:
+    """The state a ``failed.json`` names (FAILED or TIMEOUT); FAILED for anything else."""
+    try:
+        return State(failed.get("state", State.FAILED))
+    except ValueError:
+        return State.FAILED
 
 
 def _marker_state(spec: dict[str, Any], run: RunPaths, now: float, lost_after_s: float) -> RunState:
@@ -154,8 +163,8 @@ def _marker_state(spec: dict[str, Any], run: RunPaths, now: float, lost_after_s:
     if not run.started.exists():
         if run.failed.exists():  # failed before starting (e.g. its dependency failed)
             f = _safe_json(run.failed)
-            return RunState(**base, state=f.get("state", "FAILED"), reason=f.get("reason"))
-        return RunState(**base, state="PENDING")
+            return RunState(**base, state=_marked(f), reason=f.get("reason"))
+        return RunState(**base, state=State.PENDING)
     started = _safe_json(run.started)
     hb = _safe_json(run.heartbeat) if run.heartbeat.exists() else {}
     attempt = int(started.get("attempt", 1))
@@ -163,13 +172,13 @@ def _marker_state(spec: dict[str, Any], run: RunPaths, now: float, lost_after_s:
     common = dict(attempt=attempt, epoch=hb.get("epoch"), val_accuracy=hb.get("val_accuracy"),
                   energy_j=hb.get("energy_j_this_attempt"), heartbeat_age_s=max(0.0, now - last_s))
     if run.done.exists():
-        return RunState(**base, state="COMPLETED", **common)
+        return RunState(**base, state=State.COMPLETED, **common)
     if run.failed.exists():
         f = _safe_json(run.failed)
-        return RunState(**base, state=f.get("state", "FAILED"), reason=f.get("reason"), **common)
+        return RunState(**base, state=_marked(f), reason=f.get("reason"), **common)
     if now - last_s > lost_after_s:
-        return RunState(**base, state="LOST", reason=f"no heartbeat for {now - last_s:.0f} s", **common)
-    return RunState(**base, state="RUNNING", **common)
+        return RunState(**base, state=State.LOST, reason=f"no heartbeat for {now - last_s:.0f} s", **common)
+    return RunState(**base, state=State.RUNNING, **common)
 
 
 def run_states(layout: ResultsLayout, now: float | None = None, lost_after_s: float = DEFAULT_LOST_AFTER_S,
@@ -224,7 +233,7 @@ def counts(states: list[RunState]) -> dict[tuple[str, str], Counter[str]]:
 
 
 def all_completed(states: list[RunState]) -> bool:
-    return bool(states) and all(s.state == "COMPLETED" for s in states)
+    return bool(states) and all(s.state == State.COMPLETED for s in states)
 
 
 def all_finished(states: list[RunState]) -> bool:

@@ -129,3 +129,10 @@ def write_config(tmp_path: Path):
         return path
 
     return _write
+
+
+@pytest.fixture(autouse=True)
+def _no_counter_period_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Patched NVML counters are scripted: opening a meter must not poll them (tests that
+    measure the update period turn the probe back on)."""
+    monkeypatch.setattr("energybench.meter.nvml.COUNTER_PERIOD_PROBE_S", 0.0)

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from energybench.collect import collect, recompute_tables
+from energybench.schema import SCHEMA_VERSION
 from energybench.paths import DatasetPaths, read_json, write_json
 from energybench.schema import SAMPLE_SCHEMA
 from energybench.shards import SampleShardWriter, write_table
@@ -45,7 +46,7 @@ def test_collect_builds_dataset_with_every_run(tmp_path: Path) -> None:
     assert samples.num_rows == len(specs) * 9
     assert set(samples.column("hardware").to_pylist()) == {"cpu"}
     assert (layout.tables_dir / "total_energy.csv").exists()
-    assert read_json(ds.schema)["schema_version"] == 1
+    assert read_json(ds.schema)["schema_version"] == SCHEMA_VERSION
 
 
 def test_resumed_run_has_each_epoch_once_latest_attempt_wins(tmp_path: Path) -> None:
@@ -174,11 +175,11 @@ def test_samples_shard_of_another_schema_version_is_quarantined(tmp_path: Path) 
     fake_run(layout, specs[0], attempt=2, first_epoch=4, t0=1_700_000_100.0)  # a second, valid part
     victim = run.sample_parts(1)[0]
     t = pq.read_table(victim)
-    pq.write_table(t.replace_schema_metadata({b"energybench.schema_version": b"2"}), victim)
+    pq.write_table(t.replace_schema_metadata({b"energybench.schema_version": b"99"}), victim)  # a newer version
     warnings: list[str] = []
     rep = collect(layout.root, echo=_quiet, warn=warnings.append)
     assert [q["path"] for q in rep.quarantined] == [str(victim)]
-    assert "schema version 2" in warnings[0] and "reads 1" in warnings[0]
+    assert "schema version 99" in warnings[0] and "reads 1, 2" in warnings[0]
     kept = _samples(layout, specs[0].run_id)
     assert kept.num_rows == 9 and set(kept.column("attempt").to_pylist()) == {2}  # the other attempt's part
     assert _samples(layout, specs[1].run_id).num_rows == 9

@@ -72,7 +72,7 @@ def _samples(run_id: str, attempt: int, n: int, first_epoch: int, epoch_rows: in
     phase = np.where(~in_epoch, 0, np.where(pos == epoch_rows - 1, 3, np.where(pos >= eval_from, 2, 1)))
     busy = phase == 1
     power_w = np.where(busy, 250.0, 90.0) + rng.normal(0.0, 6.0, n).round(3)
-    return pa.table({
+    return _complete(pa.table({
         "run_id": pa.DictionaryArray.from_arrays(np.zeros(n, np.int8), pa.array([run_id])),
         "attempt": pa.array(np.full(n, attempt, np.int32)),
         "time_s": pa.array(t0_s + i * PERIOD_S + rng.uniform(0.0, 0.004, n)),
@@ -85,7 +85,17 @@ def _samples(run_id: str, attempt: int, n: int, first_epoch: int, epoch_rows: in
         "mem_used_mib": pa.array(np.full(n, 10_240.0, np.float32)),
         "temperature_c": pa.array((55.0 + i * 1e-4).round(0).astype(np.float32)),
         "sm_clock_mhz": pa.array(np.where(busy, 1980.0, 1410.0).astype(np.float32)),
-    })
+        "gpu_power_w": pa.array(power_w),
+        "gpu_energy_j": pa.array(np.cumsum(power_w * PERIOD_S).round(3)),
+    }), SAMPLE_SCHEMA)
+
+
+def _complete(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with every other (nullable) column of ``schema`` as nulls: an NVML-only run."""
+    for f in schema:
+        if f.name not in table.column_names:
+            table = table.append_column(f, pa.nulls(table.num_rows, f.type))
+    return table
 
 
 def _epochs(samples: pa.Table, run_id: str, attempt: int) -> pa.Table:
@@ -99,7 +109,7 @@ def _epochs(samples: pa.Table, run_id: str, attempt: int) -> pa.Table:
     numbers, first, sums = numbers[:-1], first[:-1], sums[:-1]  # the last epoch may be cut short
     last = np.searchsorted(epoch, numbers, side="right") - 1
     m = len(numbers)
-    return pa.table({
+    return _complete(pa.table({
         "run_id": [run_id] * m, "attempt": np.full(m, attempt, np.int32), "epoch": numbers.astype(np.int32),
         "start_s": t[first], "duration_s": t[last] - t[first], "energy_j": sums, "energy_eq1_j": sums,
         "mean_power_w": sums / np.maximum(last - first + 1, 1) / PERIOD_S,
@@ -107,7 +117,9 @@ def _epochs(samples: pa.Table, run_id: str, attempt: int) -> pa.Table:
         "low_samples": np.zeros(m, bool), "net_energy_j": sums * 0.6,
         "train_loss": 1.0 / (numbers + 1.0), "val_loss": 1.0 / (numbers + 1.0),
         "val_accuracy": np.minimum(0.5 + numbers / 100.0, 0.95),
-    })
+        "gpu_energy_j": sums, "gpu_mean_power_w": sums / np.maximum(last - first + 1, 1) / PERIOD_S,
+        "net_gpu_energy_j": sums * 0.6, "energy_domains": ["gpu"] * m,
+    }), EPOCH_SCHEMA)
 
 
 def _write_run(layout: ResultsLayout, spec: dict[str, Any], index: int, n: int) -> int:

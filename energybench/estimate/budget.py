@@ -28,6 +28,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from ..paths import RunPaths, read_json
+from ..states import State
 from ..units import J_PER_WH
 from . import forecast, online
 
@@ -134,7 +135,7 @@ def family_best_j(run: RunPaths, spec: dict[str, Any]) -> float | None:
             continue
         if (sib.get("paradigm"), sib.get("hardware")) != (spec["paradigm"], spec["hardware"]):
             continue
-        if rec.get("status") != "COMPLETED" or rec.get("stop_reason") == STOP_REASON or not rec.get("threshold_epoch"):
+        if rec.get("status") != State.COMPLETED or rec.get("stop_reason") == STOP_REASON or not rec.get("threshold_epoch"):
             continue
         e = energy_to_threshold_j(other, int(rec["threshold_epoch"]))
         if e is not None and (best is None or e < best):

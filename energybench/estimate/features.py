@@ -22,6 +22,7 @@ import numpy as np
 import polars as pl
 
 from ..errors import EstimateError
+from ..states import State
 from .gpus import run_gpu
 
 #: Every feature the regressors can use, with its unit in the name.
@@ -54,7 +55,7 @@ class FeatureFrame:
 def usable_runs(runs: pl.DataFrame) -> pl.DataFrame:
     """COMPLETED runs with a measured energy, at least one epoch and a positive duration, sorted by id."""
     return runs.filter(
-        (pl.col("status") == "COMPLETED") & pl.col("energy_j").is_not_null() & (pl.col("energy_j") > 0)
+        (pl.col("status") == State.COMPLETED.value) & pl.col("energy_j").is_not_null() & (pl.col("energy_j") > 0)
         & (pl.col("epochs") > 0) & (pl.col("duration_s") > 0)
     ).sort("run_id")
 

@@ -9,7 +9,8 @@ from typing import Any
 import polars as pl
 
 from ..errors import EstimateError
-from ..paths import DatasetPaths, ResultsLayout, read_json
+from ..paths import DatasetPaths, ResultsLayout
+from ..planfile import load_plan
 from ..tables import load_dataset
 
 
@@ -39,7 +40,7 @@ def open_source(path: Path) -> Source:
     runs, epochs = load_dataset(dataset_dir)
     specs: dict[str, dict[str, Any]] = {}
     if layout is not None and layout.plan.is_file():
-        specs = {s["run_id"]: s for s in read_json(layout.plan)["runs"]}
+        specs = {s["run_id"]: s for s in load_plan(layout)}
     return Source(dataset_dir, layout, runs, epochs, specs)
 
 

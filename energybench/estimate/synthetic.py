@@ -50,6 +50,7 @@ from ..plan import plan, stable_hash
 from ..planfile import write_plan
 from ..schema import EPOCH_SCHEMA, RUN_SCHEMA, SAMPLE_SCHEMA, describe
 from ..shards import write_table
+from ..states import State
 from ..stopping import ThresholdEarlyStopping
 from .gpus import lookup
 
@@ -165,7 +166,7 @@ def simulate(spec: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]
     run = {
         **{k: spec[k] for k in ("run_id", "experiment", "dataset", "paradigm", "setup", "batch_size",
                                 "learning_rate", "repeat", "hardware")},
-        "meter": "synthetic", "status": "COMPLETED", "epochs": len(epochs),
+        "meter": "synthetic", "status": State.COMPLETED.value, "epochs": len(epochs),
         "threshold_epoch": stopper.threshold_epoch, "stop_reason": stopper.stop_reason,
         "best_val_accuracy": max(accs) if accs else None, "duration_s": duration_s, "energy_j": energy_j,
         "idle_power_w": idle_w, "net_energy_j": energy_j - idle_w * duration_s, "attempts": 1,

@@ -23,6 +23,7 @@ from ..config import Experiment
 from ..errors import EnergybenchError, SubmitError
 from ..paths import ResultsLayout, RunPaths, read_json
 from ..plan import RunSpec
+from ..states import State
 from ..status import RunState, run_states
 from ..units import S_PER_MIN
 from ..worker import markers
@@ -107,7 +108,7 @@ def run_local(exp: Experiment, layout: ResultsLayout, specs: list[RunSpec],
                     os.killpg(r.proc.pid, signal.SIGKILL)
                     r.proc.wait()
                     markers.mark_failed(layout.run(r.spec.run_id), f"timed out after {r.spec.timeout_min} min",
-                                        state="TIMEOUT")
+                                        state=State.TIMEOUT)
                 elif rc is None:
                     continue
                 else:

@@ -5,6 +5,9 @@
 * ``estimate``: labelled TDP x CPU-utilisation estimate (no hardware counter).
 * ``synthetic``: labelled deterministic trace, for tests and demos.
 
+``auto`` opens every one of NVML and RAPL that works, as one composite
+(:mod:`.composite`: per-domain gpu/cpu/dram values and their sum).
+
 :func:`open_meter` picks and opens one; the sampler (:mod:`.sampler`) drives
 any of them without knowing which.
 """
@@ -17,6 +20,7 @@ from typing import Any
 
 from ..errors import MeterError
 from .base import DeviceLostError, Meter, Reading
+from .composite import CompositeMeter
 
 __all__ = ["KINDS", "DeviceLostError", "Meter", "MeterError", "Reading", "SelectedMeter", "open_meter"]
 
@@ -73,12 +77,21 @@ def _open(kind: str, tdp_w: float | None, device: str) -> Meter:
 
 def _describe(meter: Meter) -> str:
     info = meter.info()
-    if meter.kind == "nvml":
+    if "parts" in info:
+        return " + ".join(_describe_info(i) for i in info["parts"])
+    return _describe_info(info)
+
+
+def _describe_info(info: dict[str, Any]) -> str:
+    kind = info["kind"]
+    if kind == "nvml":
         names = ", ".join(f"{d['index']}:{d['name']}" for d in info["devices"])
         return f"{len(info['devices'])} GPU(s) [{names}], energy from {info['sources']['energy_j'] or 'power integral'}"
-    if meter.kind == "rapl":
-        return "domains " + ", ".join(f"{d['zone']}({d['name']})" for d in info["domains"])
-    if meter.kind == "estimate":
+    if kind == "rapl":
+        share = info.get("cpu_attribution", {})
+        part = "" if share.get("exclusive", True) else f", {share['share']:.0%} attributed to this job"
+        return "RAPL domains " + ", ".join(f"{d['zone']}({d['name']})" for d in info["domains"]) + part
+    if kind == "estimate":
         return f"CPU TDP x utilisation, {info['tdp_source']} (an estimate, not a measurement)"
     return "synthetic trace (not a measurement)"
 
@@ -87,11 +100,13 @@ def open_meter(kind: str, *, tdp_w: float | None = None, device: str = "cpu",
                log: Callable[[str], None] = print_to_stderr) -> Meter:
     """Open the meter ``kind`` (``auto`` | ``nvml`` | ``rapl`` | ``estimate`` | ``synthetic``).
 
-    ``auto`` tries, in order, NVML (only when ``device`` is a CUDA device: a CPU
-    run is not charged for an idle GPU), RAPL, then the estimate, and logs one
-    line saying which it opened and why the others were not used. An explicit
-    ``nvml`` or ``rapl`` that cannot open raises :class:`MeterError`.
-    ``tdp_w`` (watts) is the CPU TDP used by the estimate.
+    ``auto`` meters every domain it can read, at once: NVML for the job's GPUs
+    (only when ``device`` is a CUDA device: a CPU run is not charged for an idle
+    GPU) and RAPL for the CPU packages and DRAM, as one
+    :class:`~.composite.CompositeMeter` when both open; where neither does, the
+    labelled estimate. It logs one line saying what it opened and why the
+    others were not used. An explicit ``nvml`` or ``rapl`` that cannot open
+    raises :class:`MeterError`. ``tdp_w`` (watts) is the CPU TDP used by the estimate.
     """
     if kind != "auto":
         try:
@@ -102,17 +117,19 @@ def open_meter(kind: str, *, tdp_w: float | None = None, device: str = "cpu",
             log(f"energybench: meter 'estimate' covers this process's CPU time only; the {device} device is not metered")
         return SelectedMeter(meter, kind, [])
 
-    order = ["nvml", "rapl", "estimate"] if device.startswith("cuda") else ["rapl", "estimate"]
+    order = ["nvml", "rapl"] if device.startswith("cuda") else ["rapl"]
     skipped = [] if device.startswith("cuda") else [f"nvml: not tried (training on {device})"]
+    parts: list[Meter] = []
     for candidate in order:
         try:
-            meter = _open(candidate, tdp_w, device)
+            parts.append(_open(candidate, tdp_w, device))
         except MeterError as exc:  # its message names the backend ("NVML ...", "RAPL: ...")
             skipped.append(str(exc))
-            continue
-        why = f" (not used: {'; '.join(skipped)})" if skipped else ""
-        if meter.kind == "estimate" and device != "cpu":
-            why += f"; the {device} device is not metered"
-        log(f"energybench: meter auto -> {meter.kind}: {_describe(meter)}{why}")
-        return SelectedMeter(meter, "auto", skipped)
-    raise AssertionError("the estimate meter always opens")  # pragma: no cover
+    if not parts:
+        parts.append(_open("estimate", tdp_w, device))
+    meter: Meter = parts[0] if len(parts) == 1 else CompositeMeter(parts)
+    why = f" (not used: {'; '.join(skipped)})" if skipped else ""
+    if meter.kind == "estimate" and device != "cpu":
+        why += f"; the {device} device is not metered"
+    log(f"energybench: meter auto -> {meter.kind}: {_describe(meter)}{why}")
+    return SelectedMeter(meter, "auto", skipped)

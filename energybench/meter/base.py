@@ -26,9 +26,21 @@ class NotSupportedError(MeterError):
     """The device does not support a quantity (probed when a meter opens)."""
 
 
+#: An epoch shorter than this many updates of an energy counter is flagged (its counter energy is coarse).
+MIN_COUNTER_PERIODS = 5
+
+#: The energy domains a reading can split into, in the order columns and tables show them.
+DOMAINS: tuple[str, ...] = ("gpu", "cpu", "dram")
+
+
 @dataclass(frozen=True)
 class Reading:
-    """One reading of a meter. Every field carries its unit in its name."""
+    """One reading of a meter. Every field carries its unit in its name.
+
+    ``power_w`` and ``energy_j`` are the totals over every metered domain;
+    the ``<domain>_power_w`` / ``<domain>_energy_j`` fields split them (None:
+    the domain is not metered, or has no counter).
+    """
 
     time_s: float  # Unix time of the reading, seconds
     power_w: float | None  # power of the metered devices, summed, watts
@@ -37,6 +49,22 @@ class Reading:
     mem_used_mib: float | None = None  # device memory in use, MiB (summed)
     temperature_c: float | None = None  # temperature, degrees Celsius (hottest device)
     sm_clock_mhz: float | None = None  # SM clock, MHz (mean over devices)
+    gpu_power_w: float | None = None  # the job's GPUs, watts (NVML instantaneous where supported)
+    gpu_energy_j: float | None = None  # the job's GPUs' energy counter since open, joules
+    cpu_power_w: float | None = None  # CPU packages, watts (attributed to the job on shared nodes)
+    cpu_energy_j: float | None = None  # CPU packages' counter since open, joules (attributed)
+    dram_power_w: float | None = None  # DRAM, watts (attributed)
+    dram_energy_j: float | None = None  # DRAM counter since open, joules (attributed)
+    gpu_power_avg_w: float | None = None  # NVML's averaged power (about 1 s on Ampere and later), watts
+    gpu_mem_power_w: float | None = None  # GPU memory power where the GPU reports it (Hopper and later), watts
+
+    def domain(self, name: str) -> tuple[float | None, float | None]:
+        """(power_w, energy_j) of one domain of :data:`DOMAINS`."""
+        return getattr(self, f"{name}_power_w"), getattr(self, f"{name}_energy_j")
+
+    def domains(self) -> tuple[str, ...]:
+        """The domains this reading carries a value for."""
+        return tuple(d for d in DOMAINS if self.domain(d) != (None, None))
 
 
 @runtime_checkable

@@ -73,12 +73,13 @@ class EstimateMeter:
             util = (cpu_s - self._last_cpu_s) / (dt_s * self.cores_used)
             self._util = min(max(util, 0.0), 1.0)
             self._last_cpu_s, self._last_wall_s = cpu_s, wall_s
-        return Reading(time_s=wall_s, power_w=self.share_tdp_w * self._util, energy_j=None,
-                       util_pct=100.0 * self._util)
+        power_w = self.share_tdp_w * self._util
+        return Reading(time_s=wall_s, power_w=power_w, energy_j=None, util_pct=100.0 * self._util,
+                       cpu_power_w=power_w)
 
     def info(self) -> dict[str, Any]:
         return {
-            "kind": self.kind, "estimate": True, "device": self.device, "covers": "CPU time of this process",
+            "kind": self.kind, "energy_domains": ["cpu"], "estimate": True, "device": self.device, "covers": "CPU time of this process",
             "tdp_w": self.tdp_w, "share_tdp_w": self.share_tdp_w, "tdp_source": self.tdp_source,
             "cores_used": self.cores_used, "cores_total": self.cores_total,
             "sources": {

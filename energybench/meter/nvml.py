@@ -22,8 +22,18 @@ Quantities, each probed once at open and recorded in ``info()["sources"]``:
 * power_w: ``nvmlDeviceGetFieldValues(NVML_FI_DEV_POWER_INSTANT)`` (mW,
   instantaneous) where supported, else ``nvmlDeviceGetPowerUsage`` (mW; a
   1-s average on Ampere and later).
+* power_avg_w: ``nvmlDeviceGetPowerUsage`` beside the instantaneous field (a
+  1-s average on Ampere and later), and mem_power_w: the instantaneous field
+  with ``NVML_POWER_SCOPE_MEMORY`` (Hopper and later), each where supported.
 * util_pct (mean over GPUs), mem_used_mib (sum), temperature_c (hottest),
   sm_clock_mhz (mean).
+
+The energy counter is authoritative over a window, the power fields are a
+time series: the sensors behind power see only part of the runtime (Yang et
+al. 2024, "part-time power measurements": about a quarter of it on A100 and
+H100), while the counter integrates everything. The counter itself updates
+in steps; :func:`counter_period_s` measures the step at open (as Zeus infers
+it), and epochs shorter than :data:`MIN_COUNTER_PERIODS` steps are flagged.
 
 NVML errors become :class:`~energybench.errors.MeterError`;
 ``NVML_ERROR_GPU_IS_LOST`` becomes :class:`DeviceLostError`.
@@ -33,13 +43,14 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..errors import MeterError
 from ..units import BYTES_PER_MIB
-from .base import DeviceLostError, NotSupportedError, Reading, unix_time_s
+from .base import MIN_COUNTER_PERIODS, DeviceLostError, NotSupportedError, Reading, unix_time_s
 
 try:
     import pynvml
@@ -47,6 +58,9 @@ except ImportError:  # nvidia-ml-py missing: open_meter falls back
     pynvml = None  # type: ignore[assignment]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+#: How long opening the meter may poll the energy counter to measure its update period, seconds.
+COUNTER_PERIOD_PROBE_S = 0.25
 
 
 def _map_nvml_error(err: Exception, where: str) -> MeterError:
@@ -126,6 +140,14 @@ def _power_usage_mw(h: Any) -> float:
 
 
 @_handle_nvml_errors
+def _power_memory_mw(h: Any) -> float:
+    (v,) = pynvml.nvmlDeviceGetFieldValues(h, [(pynvml.NVML_FI_DEV_POWER_INSTANT, pynvml.NVML_POWER_SCOPE_MEMORY)])
+    if v.nvmlReturn != pynvml.NVML_SUCCESS:
+        raise pynvml.NVMLError(v.nvmlReturn)
+    return _field_value(v)
+
+
+@_handle_nvml_errors
 def _util_pct(h: Any) -> float:
     return float(pynvml.nvmlDeviceGetUtilizationRates(h).gpu)
 
@@ -149,6 +171,7 @@ _SOURCES = {
     _energy_mj: "nvmlDeviceGetTotalEnergyConsumption",
     _power_instant_mw: "nvmlDeviceGetFieldValues(NVML_FI_DEV_POWER_INSTANT)",
     _power_usage_mw: "nvmlDeviceGetPowerUsage",
+    _power_memory_mw: "nvmlDeviceGetFieldValues(NVML_FI_DEV_POWER_INSTANT, NVML_POWER_SCOPE_MEMORY)",
     _util_pct: "nvmlDeviceGetUtilizationRates.gpu",
     _mem_used_mib: "nvmlDeviceGetMemoryInfo.used",
     _temperature_c: "nvmlDeviceGetTemperature(NVML_TEMPERATURE_GPU)",
@@ -242,8 +265,15 @@ class NvmlMeter:
     kind = "nvml"
 
     def __init__(self, *, cuda_visible_devices: str | None = None, env: bool = True,
-                 clock: Callable[[], float] = unix_time_s) -> None:
-        """Open NVML for the GPUs in ``cuda_visible_devices`` (default: the environment's)."""
+                 clock: Callable[[], float] = unix_time_s,
+                 counter_period_probe_s: float | None = None) -> None:
+        """Open NVML for the GPUs in ``cuda_visible_devices`` (default: the environment's).
+
+        ``counter_period_probe_s`` bounds the energy counter's update-period
+        measurement (default :data:`COUNTER_PERIOD_PROBE_S`; 0: not measured).
+        """
+        if counter_period_probe_s is None:
+            counter_period_probe_s = COUNTER_PERIOD_PROBE_S
         if pynvml is None:
             raise MeterError("NVML: the nvidia-ml-py package (import pynvml) is not installed")
         if cuda_visible_devices is None and env:
@@ -259,6 +289,7 @@ class NvmlMeter:
             if not self.gpus:
                 raise MeterError(f"NVML: no GPU visible to this job (CUDA_VISIBLE_DEVICES={cuda_visible_devices!r})")
             self._describe()
+            self.counter_period_s = self._counter_period(counter_period_probe_s)
             self._probe()
         except BaseException:
             self.close()
@@ -288,8 +319,22 @@ class NvmlMeter:
         except NotSupportedError:
             self._energy = None
         self._power = next((f for f in (_power_instant_mw, _power_usage_mw) if _supported(f, self.gpus)), None)
+        # the averaged field beside the instantaneous one; memory power where the GPU reports it
+        self._power_avg = _power_usage_mw if self._power is _power_instant_mw and _supported(
+            _power_usage_mw, self.gpus) else None
+        self._power_mem = _power_memory_mw if _supported(_power_memory_mw, self.gpus) else None
         self._extras = {f: f if _supported(f, self.gpus) else None
                         for f in (_util_pct, _mem_used_mib, _temperature_c, _sm_clock_mhz)}
+
+    def _counter_period(self, budget_s: float) -> float | None:
+        """The first GPU's energy counter update period, seconds; None when unmeasured."""
+        if budget_s <= 0:
+            return None
+        h = self.gpus[0].handle
+        try:
+            return counter_period_s(lambda: _energy_mj(h), time.monotonic, budget_s)
+        except MeterError:  # no counter: the probe says so
+            return None
 
     def _secondary(self, fn: Callable[[Any], float] | None, h: Any) -> float | None:
         """A quantity besides power and energy: a transient error drops it from this
@@ -306,7 +351,7 @@ class NvmlMeter:
 
     def read(self) -> Reading:
         power_w = 0.0 if self._power is not None else None
-        util, mem, temp, clock = [], [], [], []
+        util, mem, temp, clock, avg, mem_power = [], [], [], [], [], []
         for g in self.gpus:
             if self._energy is not None and g.last_mj is not None:
                 raw_mj = self._energy(g.handle)
@@ -318,14 +363,20 @@ class NvmlMeter:
                 g.last_mj = raw_mj
             if self._power is not None:
                 power_w += self._power(g.handle) / 1000.0  # type: ignore[operator]
+            avg.append(self._secondary(self._power_avg, g.handle))
+            mem_power.append(self._secondary(self._power_mem, g.handle))
             util.append(self._secondary(self._extras[_util_pct], g.handle))
             mem.append(self._secondary(self._extras[_mem_used_mib], g.handle))
             temp.append(self._secondary(self._extras[_temperature_c], g.handle))
             clock.append(self._secondary(self._extras[_sm_clock_mhz], g.handle))
         now_s = self._clock()
         energy_j = sum(g.total_mj for g in self.gpus) / 1000.0 if self._energy is not None else None
+        avg_w, mem_power_w = _sum(avg), _sum(mem_power)
         return Reading(time_s=now_s, power_w=power_w, energy_j=energy_j, util_pct=_mean(util),
-                       mem_used_mib=_sum(mem), temperature_c=_max(temp), sm_clock_mhz=_mean(clock))
+                       mem_used_mib=_sum(mem), temperature_c=_max(temp), sm_clock_mhz=_mean(clock),
+                       gpu_power_w=power_w, gpu_energy_j=energy_j,
+                       gpu_power_avg_w=avg_w / 1000.0 if avg_w is not None else None,
+                       gpu_mem_power_w=mem_power_w / 1000.0 if mem_power_w is not None else None)
 
     def info(self) -> dict[str, Any]:
         mig = [m for g in self.gpus for m in g.mig_instances]
@@ -337,9 +388,12 @@ class NvmlMeter:
             "mig": ({"instances": mig, "note": "power and energy are of the whole parent GPU, "
                      "shared with every MIG instance on it"} if mig else None),
             "counter_resets": sum(g.resets for g in self.gpus), "secondary_errors": self.secondary_errors,
+            "energy_domains": ["gpu"], "counter_period_s": self.counter_period_s,
             "sources": {
                 "energy_j": _SOURCES[self._energy] if self._energy else None,
                 "power_w": _SOURCES[self._power] if self._power else None,
+                "power_avg_w": _SOURCES[self._power_avg] if self._power_avg else None,
+                "mem_power_w": _SOURCES[self._power_mem] if self._power_mem else None,
                 **{q: (_SOURCES[f] if self._extras[f] else None) for q, f in (
                     ("util_pct", _util_pct), ("mem_used_mib", _mem_used_mib),
                     ("temperature_c", _temperature_c), ("sm_clock_mhz", _sm_clock_mhz))},
@@ -354,6 +408,27 @@ class NvmlMeter:
             pynvml.nvmlShutdown()
         except pynvml.NVMLError:
             pass
+
+
+def counter_period_s(read: Callable[[], float], clock: Callable[[], float], budget_s: float,
+                     poll_s: float = 0.001, changes: int = 4) -> float | None:
+    """Median time between changes of a stepping counter, polled every ``poll_s`` for at most ``budget_s``.
+
+    None when the counter changed fewer than ``changes`` times (too slow to
+    measure in the budget, or constant). Seconds.
+    """
+    t_end = clock() + budget_s
+    last, stamps = read(), []
+    while clock() < t_end and len(stamps) < changes:
+        time.sleep(poll_s)
+        value = read()
+        if value != last:
+            stamps.append(clock())
+            last = value
+    if len(stamps) < changes:
+        return None
+    gaps = sorted(b - a for a, b in zip(stamps, stamps[1:]))
+    return gaps[len(gaps) // 2]
 
 
 def _mean(values: list[float | None]) -> float | None:

@@ -10,7 +10,10 @@ summed: ``core``/``uncore`` (already inside their package) and ``psys``
 (the whole platform, which contains the packages). ``intel-rapl-mmio:*`` is a
 second interface to the same package counter and is never matched.
 
-Each ``energy_uj`` counter wraps at ``max_energy_range_uj``; a decrease is
+The packages are the ``cpu`` domain of a reading, the dram zones the ``dram``
+domain. On a node the job shares, every value is multiplied by the job's share
+(:mod:`.attribution`; ``info()["cpu_attribution"]`` says the rule and share,
+``info()["socket_energy_j"]`` the sockets' whole energy). Each ``energy_uj`` counter wraps at ``max_energy_range_uj``; a decrease is
 taken as one wrap. Power is the energy delta over the time between reads.
 """
 
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MeterError
+from .attribution import CpuAttribution, cpu_attribution
 from .base import Reading, unix_time_s
 
 DEFAULT_ROOT = Path("/sys/class/powercap")
@@ -79,9 +83,17 @@ class RaplMeter:
 
     kind = "rapl"
 
-    def __init__(self, root: Path | None = None, *, clock: Callable[[], float] = unix_time_s) -> None:
-        """Open the zones under ``root`` (default :data:`DEFAULT_ROOT`)."""
+    def __init__(self, root: Path | None = None, *, clock: Callable[[], float] = unix_time_s,
+                 attribution: CpuAttribution | None = None) -> None:
+        """Open the zones under ``root`` (default :data:`DEFAULT_ROOT`).
+
+        ``attribution`` is the job's share of the sockets (default: decided
+        from this process's cgroup cpuset and the node's CPUs).
+        """
         self.root = Path(root) if root is not None else DEFAULT_ROOT
+        self.attribution = attribution if attribution is not None else cpu_attribution()
+        self._share = self.attribution.share
+        self._socket_uj = 0
         self._clock = clock
         self._domains: list[_Domain] = []
         self.skipped: list[str] = []
@@ -101,8 +113,10 @@ class RaplMeter:
             self.close()
             raise MeterError(f"RAPL: no package zone (intel-rapl:N named package-N) under {self.root}")
         self._open_s = clock()
-        self._power_ref: tuple[float, int] = (self._open_s, 0)  # (time_s, total_uj) of the last power window
-        self._power_w: float | None = None
+        # (time_s, (total, cpu, dram) uj) of the last power window, and the powers it gave
+        self._power_ref: tuple[float, tuple[int, int, int]] = (self._open_s, (0, 0, 0))
+        self._power_w: tuple[float | None, float | None, float | None] = (None, None, None)
+        self.has_dram = any(d.name == "dram" for d in self._domains)
 
     @staticmethod
     def _read_name(path: Path) -> str:
@@ -132,7 +146,7 @@ class RaplMeter:
         return _Domain(zone=path.name, name=name, path=path, fd=fd, max_range_uj=max_range_uj, last_uj=first_uj)
 
     def read(self) -> Reading:
-        total_uj = 0
+        total_uj = cpu_uj = 0
         for d in self._domains:
             try:
                 raw_uj = _read_uj(d.fd)
@@ -145,12 +159,22 @@ class RaplMeter:
             d.total_uj += delta_uj
             d.last_uj = raw_uj
             total_uj += d.total_uj
+            if d.name != "dram":
+                cpu_uj += d.total_uj
         now_s = self._clock()
+        self._socket_uj = total_uj
+        k = self._share
+        total_uj, cpu_uj = round(total_uj * k), round(cpu_uj * k)
+        now_uj = (total_uj, cpu_uj, total_uj - cpu_uj)
         ref_s, ref_uj = self._power_ref
         if now_s - ref_s >= _MIN_POWER_WINDOW_S:
-            self._power_w = (total_uj - ref_uj) / 1e6 / (now_s - ref_s)
-            self._power_ref = (now_s, total_uj)
-        return Reading(time_s=now_s, power_w=self._power_w, energy_j=total_uj / 1e6)
+            self._power_w = tuple((u - r) / 1e6 / (now_s - ref_s) for u, r in zip(now_uj, ref_uj))  # type: ignore[assignment]
+            self._power_ref = (now_s, now_uj)
+        power_w, cpu_w, dram_w = self._power_w
+        dram = self.has_dram
+        return Reading(time_s=now_s, power_w=power_w, energy_j=total_uj / 1e6,
+                       cpu_power_w=cpu_w, cpu_energy_j=cpu_uj / 1e6,
+                       dram_power_w=dram_w if dram else None, dram_energy_j=now_uj[2] / 1e6 if dram else None)
 
     def info(self) -> dict[str, Any]:
         return {
@@ -158,6 +182,8 @@ class RaplMeter:
             "domains": [{"zone": d.zone, "name": d.name, "max_energy_range_uj": d.max_range_uj, "wraps": d.wraps}
                         for d in self._domains],
             "skipped": list(self.skipped), "summed": "package-* zones + dram zones",
+            "energy_domains": ["cpu", "dram"] if self.has_dram else ["cpu"],
+            "cpu_attribution": self.attribution.to_dict(), "socket_energy_j": self._socket_uj / 1e6,
             "sources": {
                 "energy_j": "sum of powercap energy_uj deltas (wrap at max_energy_range_uj)",
                 "power_w": f"energy delta / time delta between reads (window >= {_MIN_POWER_WINDOW_S * 1e3:g} ms)",

@@ -32,13 +32,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
 from ..schema import SAMPLE_SCHEMA
-from .base import DeviceLostError, Meter, Reading
+from .base import DOMAINS, DeviceLostError, Meter, Reading
 
 #: Least time between two warnings of the same kind on stderr, seconds.
 WARN_EVERY_S = 60.0
@@ -46,6 +46,19 @@ WARN_EVERY_S = 60.0
 _MAX_PENDING_BATCHES = 100
 
 Tag = tuple[int, str]  # (epoch, phase)
+
+
+@dataclass(frozen=True)
+class DomainStats:
+    """Power and energy of one domain (gpu, cpu, dram) over some phases."""
+
+    mean_power_w: float | None  # mean power of the readings, watts
+    trapz_energy_j: float | None  # trapezoid integral of power, joules
+    counter_energy_j: float | None  # sum of counter deltas, joules (None without a counter)
+
+    def energy_j(self) -> float | None:
+        """The authoritative energy: the counter where there is one, else the trapezoid, joules."""
+        return self.counter_energy_j if self.counter_energy_j is not None else self.trapz_energy_j
 
 
 @dataclass(frozen=True)
@@ -58,84 +71,124 @@ class PhaseStats:
     mean_power_w: float | None  # mean power of those readings, watts
     trapz_energy_j: float | None  # trapezoid integral of power over the phases' intervals, joules
     counter_energy_j: float | None  # sum of counter deltas over those intervals, joules (None without a counter)
+    domains: dict[str, DomainStats] = field(default_factory=dict)  # the domains the readings carried
 
     def energy_j(self) -> float | None:
-        """The authoritative energy: the counter where there is one, else the trapezoid, joules."""
+        """The authoritative energy, joules: the sum of the domains' (each its counter, else its
+        trapezoid) where the readings carry domains, else the total's counter, else its trapezoid."""
+        if self.domains:
+            parts = [d.energy_j() for d in self.domains.values()]
+            return sum(parts) if all(p is not None for p in parts) else None  # type: ignore[misc]
         return self.counter_energy_j if self.counter_energy_j is not None else self.trapz_energy_j
 
 
-class _Acc:
-    """Running sums of one (epoch, phase): O(1) memory however long it lasts."""
+class _Channel:
+    """Running sums of one quantity's power and counter (the total, or one domain)."""
 
-    __slots__ = ("first_s", "end_s", "tagged", "n_power", "sum_power_w", "trapz_j", "n_trapz",
-                 "counter_j", "counter_ok", "intervals", "closings")
+    __slots__ = ("n_power", "sum_power_w", "trapz_j", "n_trapz", "counter_j", "counter_ok", "seen")
 
-    def __init__(self, first_s: float) -> None:
-        self.first_s = first_s
-        self.end_s = first_s
-        self.tagged = 0  # readings carrying this tag
+    def __init__(self) -> None:
         self.n_power = 0
         self.sum_power_w = 0.0
         self.trapz_j = 0.0
         self.n_trapz = 0  # intervals with at least one power value
         self.counter_j = 0.0
         self.counter_ok = True  # every interval had a counter at both ends
-        self.intervals = 0
-        # Readings that closed a run of this tag, by the tag they opened: (count, n power, sum power).
-        self.closings: dict[Tag, list[float]] = {}
+        self.seen = False  # some reading carried a value
 
-    def add_reading(self, r: Reading) -> None:
-        self.tagged += 1
-        self.end_s = r.time_s
-        if r.power_w is not None:
+    def add_power(self, p_w: float | None) -> None:
+        if p_w is not None:
             self.n_power += 1
-            self.sum_power_w += r.power_w
+            self.sum_power_w += p_w
+            self.seen = True
 
-    def add_interval(self, a: Reading, b: Reading) -> None:
-        dt_s = max(b.time_s - a.time_s, 0.0)
-        self.intervals += 1
-        self.end_s = b.time_s
-        pa_w, pb_w = a.power_w, b.power_w
+    def add_interval(self, pa_w: float | None, pb_w: float | None, ea_j: float | None, eb_j: float | None,
+                     dt_s: float) -> None:
         if pa_w is not None or pb_w is not None:  # one missing end: hold the other's value
             pa_w = pb_w if pa_w is None else pa_w
             pb_w = pa_w if pb_w is None else pb_w
             self.trapz_j += 0.5 * (pa_w + pb_w) * dt_s  # type: ignore[operator]
             self.n_trapz += 1
-        if a.energy_j is not None and b.energy_j is not None:
-            self.counter_j += b.energy_j - a.energy_j
+        if ea_j is not None and eb_j is not None:
+            self.counter_j += eb_j - ea_j
+            self.seen = True
         else:
             self.counter_ok = False
 
+
+def _domains(r: Reading) -> list[tuple[str, float | None, float | None]]:
+    return [(d, *r.domain(d)) for d in DOMAINS]
+
+
+class _Acc:
+    """Running sums of one (epoch, phase): O(1) memory however long it lasts."""
+
+    __slots__ = ("first_s", "end_s", "tagged", "total", "domains", "intervals", "closings")
+
+    def __init__(self, first_s: float) -> None:
+        self.first_s = first_s
+        self.end_s = first_s
+        self.tagged = 0  # readings carrying this tag
+        self.total = _Channel()
+        self.domains = {d: _Channel() for d in DOMAINS}
+        self.intervals = 0
+        # Readings that closed a run of this tag, by the tag they opened: [count, power per channel...].
+        self.closings: dict[Tag, list[Any]] = {}
+
+    def add_reading(self, r: Reading) -> None:
+        self.tagged += 1
+        self.end_s = r.time_s
+        self.total.add_power(r.power_w)
+        for d, p_w, _ in _domains(r):
+            self.domains[d].add_power(p_w)
+
+    def add_interval(self, a: Reading, b: Reading) -> None:
+        dt_s = max(b.time_s - a.time_s, 0.0)
+        self.intervals += 1
+        self.end_s = b.time_s
+        self.total.add_interval(a.power_w, b.power_w, a.energy_j, b.energy_j, dt_s)
+        for (d, pa_w, ea_j), (_, pb_w, eb_j) in zip(_domains(a), _domains(b)):
+            self.domains[d].add_interval(pa_w, pb_w, ea_j, eb_j, dt_s)
+
     def add_closing(self, b: Reading, opened: Tag) -> None:
-        c = self.closings.setdefault(opened, [0, 0, 0.0])
+        c = self.closings.setdefault(opened, [0, [0, 0.0], {d: [0, 0.0] for d in DOMAINS}])
         c[0] += 1
-        if b.power_w is not None:
-            c[1] += 1
-            c[2] += b.power_w
+        for slot, p_w in [(c[1], b.power_w)] + [(c[2][d], b.domain(d)[0]) for d in DOMAINS]:
+            if p_w is not None:
+                slot[0] += 1
+                slot[1] += p_w
+
+
+def _channel_stats(chans: list[_Channel], extra: list[list[Any]], counter_ok: bool) -> DomainStats:
+    n = sum(c.n_power for c in chans) + sum(int(e[0]) for e in extra)
+    s = sum(c.sum_power_w for c in chans) + sum(e[1] for e in extra)
+    return DomainStats(mean_power_w=s / n if n else None,
+                       trapz_energy_j=sum(c.trapz_j for c in chans) if any(c.n_trapz for c in chans) else None,
+                       counter_energy_j=sum(c.counter_j for c in chans)
+                       if counter_ok and all(c.counter_ok for c in chans) else None)
 
 
 def _merge(accs: list[_Acc], tags: set[Tag]) -> PhaseStats:
     samples = sum(a.tagged for a in accs)
-    n_power = sum(a.n_power for a in accs)
-    sum_power_w = sum(a.sum_power_w for a in accs)
-    for a in accs:
-        for opened, (count, n, s) in a.closings.items():
-            if opened not in tags:  # a closing reading tagged with a merged phase is already counted
-                samples += int(count)
-                n_power += int(n)
-                sum_power_w += s
-    intervals = sum(a.intervals for a in accs)
-    counter_ok = intervals > 0 and all(a.counter_ok for a in accs)
+    # a closing reading tagged with a merged phase is already counted
+    closings = [c for a in accs for opened, c in a.closings.items() if opened not in tags]
+    samples += sum(int(c[0]) for c in closings)
+    intervals_ok = sum(a.intervals for a in accs) > 0
+    total = _channel_stats([a.total for a in accs], [c[1] for c in closings], intervals_ok)
+    domains = {d: _channel_stats([a.domains[d] for a in accs], [c[2][d] for c in closings], intervals_ok)
+               for d in DOMAINS if any(a.domains[d].seen for a in accs)}
     return PhaseStats(
         start_s=min(a.first_s for a in accs), end_s=max(a.end_s for a in accs), samples=samples,
-        mean_power_w=sum_power_w / n_power if n_power else None,
-        trapz_energy_j=sum(a.trapz_j for a in accs) if any(a.n_trapz for a in accs) else None,
-        counter_energy_j=sum(a.counter_j for a in accs) if counter_ok else None,
+        mean_power_w=total.mean_power_w, trapz_energy_j=total.trapz_energy_j,
+        counter_energy_j=total.counter_energy_j, domains=domains,
     )
 
 
 _COLUMNS = ("time_s", "epoch", "phase", "power_w", "energy_j", "gpu_util_pct", "mem_used_mib",
-            "temperature_c", "sm_clock_mhz")
+            "temperature_c", "sm_clock_mhz", *(f"{d}_{q}" for d in DOMAINS for q in ("power_w", "energy_j")),
+            "gpu_power_avg_w", "gpu_mem_power_w")
+#: Sample columns copied from the Reading field of the same name.
+_SAME = tuple(c for c in _COLUMNS[9:])
 
 
 class Sampler:
@@ -287,6 +340,8 @@ class Sampler:
         cols["mem_used_mib"].append(r.mem_used_mib)
         cols["temperature_c"].append(r.temperature_c)
         cols["sm_clock_mhz"].append(r.sm_clock_mhz)
+        for name in _SAME:
+            cols[name].append(getattr(r, name))
         return r
 
     def _batch(self, cols: dict[str, list[Any]]) -> pa.RecordBatch:

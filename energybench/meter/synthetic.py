@@ -79,13 +79,13 @@ class SyntheticMeter:
 
     def read(self) -> Reading:
         now_s = self._clock()
-        return Reading(time_s=now_s, power_w=self.power_w_at(now_s, self._phase),
-                       energy_j=self.energy_j_at(now_s),
-                       util_pct=DEFAULT_UTIL_PCT.get(self._phase))
+        power_w, energy_j = self.power_w_at(now_s, self._phase), self.energy_j_at(now_s)
+        return Reading(time_s=now_s, power_w=power_w, energy_j=energy_j,
+                       util_pct=DEFAULT_UTIL_PCT.get(self._phase), gpu_power_w=power_w, gpu_energy_j=energy_j)
 
     def info(self) -> dict[str, Any]:
         return {
-            "kind": self.kind, "synthetic": True, "load_w": dict(self.load_w),
+            "kind": self.kind, "energy_domains": ["gpu"], "synthetic": True, "load_w": dict(self.load_w),
             "ripple_frac": self.ripple_frac, "ripple_period_s": self.ripple_period_s,
             "sources": {
                 "power_w": "synthetic: load_w[phase] x (1 + ripple_frac x sin(2 pi t / ripple_period_s))",

@@ -22,6 +22,7 @@ from submitit.helpers import Checkpointable
 
 from ..errors import SubmitError
 from ..paths import RunPaths
+from ..states import State
 
 
 class RunJob(Checkpointable):
@@ -44,7 +45,7 @@ class RunJob(Checkpointable):
             if attempt >= self.max_attempts:
                 markers.mark_failed(run, f"stopped by SLURM's signal (preemption or time limit) on attempt "
                                          f"{attempt} of max_attempts {self.max_attempts}; raise time_limit_min "
-                                         "or max_attempts in the cluster profile", state="TIMEOUT",
+                                         "or max_attempts in the cluster profile", state=State.TIMEOUT,
                                     attempt=attempt)
                 raise RuntimeError(f"run {run.dir.name}: out of attempts ({attempt})")
             requeue()

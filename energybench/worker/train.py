@@ -19,6 +19,7 @@ import pyarrow as pa
 import torch
 
 from ..paths import RunPaths
+from ..meter.base import DOMAINS, MIN_COUNTER_PERIODS
 from ..plan import RunSpec
 from ..schema import EPOCH_SCHEMA
 from ..shards import write_table
@@ -43,16 +44,20 @@ class LoopResult:
 def make_optimizer(spec: RunSpec, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
     """The study's constant-learning-rate optimiser (Adam by default, no schedule)."""
     t = spec.training
-    if t["optimizer"] == "sgd":
-        return torch.optim.SGD(params, lr=spec.learning_rate, momentum=t["momentum"],
-                               weight_decay=t["weight_decay"])
-    return torch.optim.Adam(params, lr=spec.learning_rate, weight_decay=t["weight_decay"])
+    if t.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=spec.learning_rate, momentum=t.momentum, weight_decay=t.weight_decay)
+    return torch.optim.Adam(params, lr=spec.learning_rate, weight_decay=t.weight_decay)
 
 
 def epoch_row(spec: RunSpec, attempt: int, epoch: int, start_s: float, duration_s: float,
               stats: Any, idle_power_w: float | None, train_loss: float | None,
-              val_loss: float | None, val_accuracy: float | None) -> dict[str, Any]:
-    """One row of ``epochs``: energy both ways (authoritative and eq. 1) and metrics."""
+              val_loss: float | None, val_accuracy: float | None,
+              idle_domain_w: dict[str, float] | None = None, counter_period_s: float | None = None) -> dict[str, Any]:
+    """One row of ``epochs``: energy both ways (authoritative and eq. 1), per domain, and metrics.
+
+    ``idle_domain_w`` is each domain's idle power (watts) for the net columns;
+    ``counter_period_s`` the GPU energy counter's update period (flags short epochs).
+    """
     samples = stats.samples if stats is not None else 0
     mean_power_w = stats.mean_power_w if stats is not None else None
     energy_j = stats.energy_j() if stats is not None else None
@@ -66,13 +71,29 @@ def epoch_row(spec: RunSpec, attempt: int, epoch: int, start_s: float, duration_
         "coverage_frac": min(1.0, span_s / duration_s) if duration_s > 0 else 0.0,
         "low_samples": samples < 2, "net_energy_j": net_j, "train_loss": train_loss,
         "val_loss": val_loss, "val_accuracy": val_accuracy,
+        **domain_columns(getattr(stats, "domains", None) or {}, duration_s, idle_domain_w or {}),
+        "short_for_counter": duration_s < MIN_COUNTER_PERIODS * counter_period_s if counter_period_s else None,
     }
+
+
+def domain_columns(domains: dict[str, Any], duration_s: float, idle_w: dict[str, float]) -> dict[str, Any]:
+    """The per-domain columns of an epoch row: energy, mean power and net energy of gpu, cpu, dram."""
+    out: dict[str, Any] = {}
+    for d in DOMAINS:
+        st = domains.get(d)
+        e_j = st.energy_j() if st is not None else None
+        out[f"{d}_energy_j"] = e_j
+        out[f"{d}_mean_power_w"] = st.mean_power_w if st is not None else None
+        out[f"net_{d}_energy_j"] = e_j - idle_w[d] * duration_s if e_j is not None and d in idle_w else None
+    out["energy_domains"] = "+".join(d for d in DOMAINS if d in domains) or None
+    return out
 
 
 def run_epochs(spec: RunSpec, run: RunPaths, attempt: int, task: Any, sampler: Any,
                device: torch.device, idle_power_w: float | None,
                progress: Callable[..., None], stop_requested: threading.Event | None = None,
-               energy_rule: EnergyRuleFactory | None = None) -> LoopResult:
+               energy_rule: EnergyRuleFactory | None = None, idle_domain_w: dict[str, float] | None = None,
+               counter_period_s: float | None = None) -> LoopResult:
     """Train ``task`` until early stopping, resuming from the run's checkpoint if any.
 
     When ``stop_requested`` is set (a signal), the loop raises :class:`Interrupted` at the
@@ -83,9 +104,9 @@ def run_epochs(spec: RunSpec, run: RunPaths, attempt: int, task: Any, sampler: A
     """
     stop_requested = stop_requested if stop_requested is not None else threading.Event()
     es = spec.early_stopping
-    stopper = ThresholdEarlyStopping(monitor=task.monitor, threshold=es["threshold"],
-                                     patience_epochs=es["patience_epochs"],
-                                     max_epochs=es["max_epochs"], min_delta=es["min_delta"])
+    stopper = ThresholdEarlyStopping(monitor=task.monitor, threshold=es.threshold,
+                                     patience_epochs=es.patience_epochs,
+                                     max_epochs=es.max_epochs, min_delta=es.min_delta)
     optimizer = make_optimizer(spec, task.parameters_to_train())
     generator = torch.Generator(device="cpu").manual_seed(spec.seed)
     start_epoch = 0
@@ -138,7 +159,7 @@ def run_epochs(spec: RunSpec, run: RunPaths, attempt: int, task: Any, sampler: A
         train_loss = float(loss_sum.item() / max(steps, 1))
         stats = sampler.stats(epoch)
         rows.append(epoch_row(spec, attempt, epoch, start_s, duration_s, stats, idle_power_w,
-                              train_loss, val_loss, val_acc))
+                              train_loss, val_loss, val_acc, idle_domain_w, counter_period_s))
         write_table(run.epochs(attempt), pa.Table.from_pylist(rows, schema=EPOCH_SCHEMA), EPOCH_SCHEMA)
         stop = stopper.update(val_acc if task.monitor == "val_accuracy" else val_loss)
         if rule is not None and not stop:

@@ -42,6 +42,8 @@ class FakeGpus:
         self.handles = [f"h{i}" for i in range(len(uuids))]
         self.energy_mj: dict[str, Iterator[int]] = {h: iter(range(1_000, 10**9, 500)) for h in self.handles}
         self.power_mw: dict[str, Iterator[int]] = {h: iter(range(100_000, 10**9, 1_000)) for h in self.handles}
+        # nvmlDeviceGetPowerUsage (the 1-s average): its own trace, so the instantaneous one stays scripted
+        self.usage_mw: dict[str, Iterator[int]] = {h: iter(range(90_000, 10**9, 1_000)) for h in self.handles}
         m.nvmlDeviceGetCount.return_value = len(uuids)
         m.nvmlDeviceGetHandleByIndex.side_effect = lambda i: self.handles[i]
         m.nvmlDeviceGetUUID.side_effect = lambda h: uuids[self.handles.index(h)]
@@ -50,12 +52,18 @@ class FakeGpus:
         m.nvmlSystemGetDriverVersion.return_value = "550.54.15"
         m.nvmlSystemGetCudaDriverVersion.return_value = 12040
         m.nvmlDeviceGetTotalEnergyConsumption.side_effect = lambda h: next(self.energy_mj[h])
-        m.nvmlDeviceGetFieldValues.side_effect = lambda h, ids: power_field(next(self.power_mw[h]))
-        m.nvmlDeviceGetPowerUsage.side_effect = lambda h: next(self.power_mw[h])
+        m.nvmlDeviceGetFieldValues.side_effect = self.fields
+        m.nvmlDeviceGetPowerUsage.side_effect = lambda h: next(self.usage_mw[h])
         m.nvmlDeviceGetUtilizationRates.return_value = real.c_nvmlUtilization_t(gpu=80, memory=30)
         m.nvmlDeviceGetMemoryInfo.return_value = real.c_nvmlMemory_t(total=80 << 30, free=70 << 30, used=10 << 30)
         m.nvmlDeviceGetTemperature.side_effect = lambda h, sensor: 60 + self.handles.index(h)
         m.nvmlDeviceGetClockInfo.return_value = 1_980
+
+    def fields(self, h: str, ids: list[Any]) -> list[Any]:
+        """Instantaneous power; a scoped field (memory power, Hopper and later) is not supported."""
+        if isinstance(ids[0], tuple):
+            return power_field(0, real.NVML_ERROR_NOT_SUPPORTED)
+        return power_field(next(self.power_mw[h]))
 
     def called_handles(self, fn: Any) -> set[str]:
         return {c.args[0] for c in fn.call_args_list}
@@ -126,7 +134,7 @@ def test_no_energy_counter_gives_none_and_says_so(gpus: FakeGpus, pynvml_mock: A
 
 def test_no_instant_power_falls_back_to_power_usage(gpus: FakeGpus, pynvml_mock: Any) -> None:
     pynvml_mock.nvmlDeviceGetFieldValues.side_effect = lambda h, ids: power_field(0, real.NVML_ERROR_NOT_SUPPORTED)
-    gpus.power_mw["h0"] = iter([0, 123_000])  # first: the probe at open
+    gpus.usage_mw["h0"] = iter([0, 123_000])  # first: the probe at open
     meter = NvmlMeter(cuda_visible_devices="0")
     assert meter.info()["sources"]["power_w"] == "nvmlDeviceGetPowerUsage"
     assert meter.read().power_w == 123.0
@@ -282,3 +290,34 @@ def test_gpu_lost_mid_run_is_recorded_and_stop_ends_cleanly(gpus: FakeGpus, pynv
     stats = sampler.stats(1, ("train",))
     assert stats is not None and stats.counter_energy_j == pytest.approx(last_energy_j - train.energy_j)
     assert capsys.readouterr().err.count("GPU is lost") == 1
+
+
+def test_counter_period_is_the_median_step_of_a_stepping_counter() -> None:
+    from energybench.meter.nvml import counter_period_s
+
+    t = [0.0]
+
+    def clock() -> float:
+        t[0] += 0.001  # every poll advances 1 ms
+        return t[0]
+
+    def read() -> float:
+        return float(int(t[0] / 0.02))  # steps every 20 ms
+
+    assert counter_period_s(read, clock, budget_s=1.0, poll_s=0.0) == pytest.approx(0.02, abs=0.0025)
+    assert counter_period_s(lambda: 7.0, clock, budget_s=0.05, poll_s=0.0) is None  # never steps
+
+
+def test_open_measures_the_update_period_and_reads_both_power_fields(
+        gpus: FakeGpus, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    gpus.energy_mj["h0"] = iter(range(0, 10**9, 7))  # steps at every read
+    gpus.usage_mw["h0"] = iter([200_000] * 100)
+    meter = NvmlMeter(counter_period_probe_s=0.05)
+    assert meter.counter_period_s is not None and meter.counter_period_s < 0.05
+    r = meter.read()
+    assert r.gpu_power_avg_w == pytest.approx(200.0) and r.gpu_power_w == r.power_w
+    assert r.gpu_energy_j == r.energy_j and r.gpu_mem_power_w is None  # memory power: not on this GPU
+    info = meter.info()
+    assert info["sources"]["power_avg_w"] == "nvmlDeviceGetPowerUsage" and info["sources"]["mem_power_w"] is None
+    assert info["counter_period_s"] == meter.counter_period_s and info["energy_domains"] == ["gpu"]

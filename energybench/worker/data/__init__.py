@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import DataError
-from .celeba import generate_celeba, load_celeba
+from .celeba import IMAGE_HEIGHT_PX, IMAGE_WIDTH_PX, generate_celeba, load_celeba, target_hw
 from .layouts import EXPECTED, locate
 from .pamap2 import generate_pamap2, load_pamap2
 
-__all__ = ["SYNTHETIC_MARKER", "ensure_data", "generate_celeba", "generate_pamap2", "is_present",
+__all__ = ["IMAGE_HEIGHT_PX", "IMAGE_WIDTH_PX", "SYNTHETIC_MARKER", "target_hw", "ensure_data", "generate_celeba", "generate_pamap2", "is_present",
            "celeba_choices", "layout_note", "load_celeba", "load_pamap2", "locate", "pamap2_choices", "unusable"]
 
 #: Written into a dataset folder that energybench generated (synthetic data).
