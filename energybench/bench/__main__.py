@@ -10,6 +10,8 @@ BENCHMARKS = {
     "sampler": "energybench.bench.sampler_overhead",
     "worker": "energybench.bench.worker_overhead",
     "collect": "energybench.bench.collect_bench",
+    "loader": "energybench.bench.loader_bench",
+    "meters": "energybench.bench.meter_cost",
 }
 
 

@@ -92,6 +92,10 @@ def _coverage_notes(frame: pl.DataFrame, model: offline.EstimatorModel) -> list[
                          f"({', '.join(known)}): those predictions extrapolate")
     for source, n in sorted(frame.group_by("epochs_source").len().iter_rows()):
         notes.append(f"epochs of {n} run(s): {source}")
+    published = frame.filter(pl.col("workload_source").str.starts_with("published catalogue"))
+    for source, n in sorted(published.group_by("workload_source").len().iter_rows()):
+        notes.append(f"workload of {n} run(s) from the {source} (energybench's characteristics of the study's "
+                     "datasets at the paper's settings; no data read)")
     computed = frame.filter(pl.col("workload_source") == "characterised").height
     if computed:
         notes.append(f"{computed} run(s) characterised from the config (workload not in the model's catalogue)")

@@ -8,7 +8,11 @@ ids are (data location and weights left out), and the mean epochs to early
 stop per workload x early-stopping rule x batch size x learning rate.
 
 ``estimate predict`` takes a planned run's workload from the catalogue;
-a workload the model has not seen is characterised here instead: its model
+a workload the model has not seen comes from the *published catalogue*
+shipped with energybench (``published_workloads.json``: the study's datasets
+at the paper's settings, exact MACs and parameters, approximate sample
+counts, so the paper grid can be predicted before any download), else it is
+characterised here: its model
 is built on the CPU (no weights) and counted with the worker's own
 ``model_characteristics``, and its sample counts are read from its data,
 which must then be present (``energybench prefetch CONFIG``). Its epochs are
@@ -18,6 +22,9 @@ same workload and rule, else ``max_epochs`` (an upper bound, said so).
 
 from __future__ import annotations
 
+import functools
+import json
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -33,6 +40,19 @@ from .features import WORKLOAD_FEATURES
 _NOT_WORKLOAD = ("path", "generate", "weights")
 #: Early-stopping settings that decide how many epochs a run trains (the energy budget is left out).
 _STOPPING = ("threshold", "patience_epochs", "max_epochs", "min_delta")
+
+
+#: The shipped characteristics of the study's workloads (see the module docstring).
+PUBLISHED_CATALOGUE = Path(__file__).with_name("published_workloads.json")
+
+
+@functools.lru_cache(maxsize=1)
+def published_catalogue() -> dict[str, dict[str, Any]]:
+    """Workload key -> {"paradigm", features..., "approximate": [features that are approximate]}."""
+    entries = json.loads(PUBLISHED_CATALOGUE.read_text())["workloads"]
+    return {workload_key(e["paradigm"], e["data"]): {"paradigm": e["paradigm"], **e["features"],
+                                                     "approximate": list(e.get("approximate", []))}
+            for e in entries}
 
 
 def workload_key(paradigm: str, data: dict[str, Any]) -> str:
@@ -129,14 +149,13 @@ def _build(paradigm: str, data: dict[str, Any]) -> tuple[Any, Any, tuple[int, in
         return model, example, (len(s.train[0]), len(s.val[0]))
     from ..worker.data import load_celeba
 
-    s = load_celeba(Path(data["path"]), identities=int(data["identities"]),
-                    image_size_px=int(data["image_size_px"]), max_images=data.get("max_images"))
+    s = load_celeba(Path(data["path"]), identities=int(data["identities"]), image_size_px=data["image_size_px"],
+                    max_images=data.get("max_images"), need_identities=paradigm != "celeba-attributes")
     n_ids, n_attrs = len(s.identity_ids), len(s.attribute_names)
     heads = {"celeba-identity": {"identity": n_ids}, "celeba-attributes": {"attributes": n_attrs},
              "celeba-multitask": {"identity": n_ids, "attributes": n_attrs}}[paradigm]
     model = models.CelebaNet(models.build_resnet18("none"), heads)
-    size = int(data["image_size_px"])
-    return model, torch.zeros(1, 3, size, size), (len(s.train[0]), len(s.val[0]))
+    return model, torch.zeros(1, 3, *s.image_hw), (len(s.train[0]), len(s.val[0]))
 
 
 def planned_frame(specs: Iterable[dict[str, Any]], known: dict[str, dict[str, Any]],
@@ -151,8 +170,13 @@ def planned_frame(specs: Iterable[dict[str, Any]], known: dict[str, dict[str, An
     computed: dict[str, dict[str, Any]] = {}
     for spec in specs:
         key = workload_key(spec["paradigm"], spec["data"])
+        published = published_catalogue().get(key)
         if key in known and all(f in known[key] for f in needed):
             features, source = known[key], "catalogue"
+        elif published is not None:
+            approximate = ", ".join(published["approximate"])
+            features = published
+            source = "published catalogue" + (f" ({approximate} approximate)" if approximate else "")
         else:
             if key not in computed:
                 computed[key] = characterise(spec)
@@ -169,3 +193,28 @@ def planned_frame(specs: Iterable[dict[str, Any]], known: dict[str, dict[str, An
     return pl.DataFrame(rows, schema_overrides={"gpu_name": pl.String, "device": pl.String,
                                                 "learning_rate": pl.Float64, "epochs": pl.Float64,
                                                 **{f: pl.Int64 for f in WORKLOAD_FEATURES}})
+
+
+def main(argv: list[str]) -> int:
+    """``python -m energybench.estimate.workload CONFIG``: the exact features of CONFIG's workloads, as JSON.
+
+    Reads the data (they must be present); the output has the form of
+    ``published_workloads.json``'s entries, to refresh its approximate counts.
+    """
+    from ..config import load_config
+    from ..plan import plan
+
+    seen, out = set(), []
+    for spec in (s.to_dict() for s in plan(load_config(argv[0]))):
+        data = {k: v for k, v in spec["data"].items() if k not in _NOT_WORKLOAD}
+        key = workload_key(spec["paradigm"], data)
+        if key not in seen:
+            seen.add(key)
+            out.append({"paradigm": spec["paradigm"], "data": data, "features": characterise(spec),
+                        "approximate": []})
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -107,8 +107,11 @@ class _Loader:
         from torch.utils.data import DataLoader, TensorDataset
 
         self.sampler = _OrderBatches()
+        # Its own generator: the seed DataLoader draws per epoch for its workers would otherwise come from
+        # torch's global RNG and shift the dropout masks, so the two pipelines would train differently.
         self.loader = DataLoader(TensorDataset(*data), batch_sampler=self.sampler, num_workers=workers,
-                                 pin_memory=pin_memory, persistent_workers=workers > 0)
+                                 pin_memory=pin_memory, persistent_workers=workers > 0,
+                                 generator=torch.Generator().manual_seed(0))
 
     def batches(self, order: Tensor, batch_size: int) -> Iterator[list[Tensor]]:
         self.sampler.order, self.sampler.batch_size = order.tolist(), batch_size
