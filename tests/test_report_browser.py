@@ -290,3 +290,17 @@ if __name__ == "__main__":
         sys.exit("no Chromium found; apt-get install -y chromium")
     found, _, _ = inspect_report(binary, Path(sys.argv[1]), Path(sys.argv[2]))
     print(json.dumps({k: v for k, v in found.items() if k != "images"}, indent=1))
+
+
+def test_demo_report_has_the_claims_table_and_the_choices(demo_report: Path) -> None:
+    md = demo_report.with_suffix(".md").read_text()
+    page = demo_report.read_text()
+    assert "## Published claims" in md and "## Choices the study leaves open" in md
+    claims = md.split("## Published claims")[1].split("\n## ")[0]
+    assert claims.count("not measured") > claims.count("| holds |") + claims.count("| does not hold |")
+    assert "| holds |" in claims or "| does not hold |" in claims, "the demo's own values where it has them"
+    choices = md.split("## Choices the study leaves open")[1].split("\n## ")[0]
+    for row in ("PAMAP2 channels", "CelebA image size", "Input pipeline", "Sampling period", "Optimiser"):
+        assert row in choices, row
+    assert "32 x 32 px" in choices and "resident" in choices  # the demo config's own choices
+    assert 'id="published-claims"' in page and 'href="#published-claims"' in page  # in the contents
