@@ -251,6 +251,8 @@ def collect_cmd(results: Path) -> None:
     rep = collect(results, echo=click.echo, warn=_err)
     click.echo(f"dataset: {rep.dataset_dir} ({rep.runs} runs, {rep.epochs} epochs, {rep.samples} samples, "
                f"{len(rep.quarantined)} files quarantined)")
+    if rep.scheduler_energy and not rep.scheduler_energy.startswith("not asked (no SLURM"):
+        click.echo(f"scheduler energy (sacct ConsumedEnergyRaw, node-level): {rep.scheduler_energy}")
 
 
 @cli.command("tables")

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ResultsError
+from . import conversions
+from .errors import EnergybenchError, ResultsError
 from .merge import MergedRun, ShardLog, merge_run, read_epochs, runs_table, write_dataset_table
 from .paths import DatasetPaths, ResultsLayout, write_json
 from .progress import RunProgress
@@ -52,6 +53,7 @@ class CollectReport:
     quarantined: list[dict[str, str]] = field(default_factory=list)
     unplanned: list[str] = field(default_factory=list)
     dataset_dir: Path | None = None
+    scheduler_energy: str | None = None  # what sacct's ConsumedEnergyRaw said (SLURM directories)
 
 
 @contextmanager
@@ -130,6 +132,7 @@ def collect(results_dir: Path, echo: Callable[[str], None] = print, warn: Callab
                     tally(merged)
                     metas.append(merged.meta)
                     report.samples += merged.samples
+            report.scheduler_energy = _scheduler_energy(layout, metas)
             runs_t, epochs_t = runs_table(metas, epochs), epochs.to_arrow()
             write_dataset_table(out.runs, runs_t, RUN_SCHEMA)
             write_dataset_table(out.epochs, epochs_t, EPOCH_SCHEMA)
@@ -143,8 +146,44 @@ def collect(results_dir: Path, echo: Callable[[str], None] = print, warn: Callab
         report.dataset_dir = layout.dataset_dir
         from .tables import compute_tables, load_dataset, write_tables
 
-        write_tables(compute_tables(*load_dataset(layout.dataset_dir)), layout.tables_dir)
+        tables = compute_tables(*load_dataset(layout.dataset_dir))
+        settings = report_settings(layout)
+        if settings is not None and conversions.enabled(settings):
+            tables["conversions"] = conversions.conversions(tables["total_energy"], settings)
+        write_tables(tables, layout.tables_dir)
     return report
+
+
+def report_settings(layout: ResultsLayout) -> Any:
+    """The ``report:`` section of the directory's ``experiment.yaml`` (PUE, carbon intensity); None without one."""
+    from .config import load_config
+
+    if not layout.experiment.is_file():
+        return None
+    try:
+        return load_config(layout.experiment).report
+    except EnergybenchError:  # a config edited since: the measured tables do not depend on it
+        return None
+
+
+def _scheduler_energy(layout: ResultsLayout, metas: list[dict]) -> str:
+    """Fill each SLURM run's ``sched_energy_j`` from sacct's ConsumedEnergyRaw; a note on what was found."""
+    from .slurm.accounting import consumed_energy
+    from .slurm.manifest import Manifest
+
+    if not layout.manifest.exists():
+        return "not asked (no SLURM jobs in this directory)"
+    manifest = Manifest.load(layout.manifest)
+    try:
+        energy = consumed_energy(manifest.array_job_ids())
+    except EnergybenchError as exc:
+        return f"not asked ({str(exc).splitlines()[0]})"
+    jobs = manifest.jobs()
+    for meta in metas:
+        ref = jobs.get(meta["run_id"])
+        meta["sched_energy_j"] = energy.get(ref.job_id) if ref is not None else None
+    n = sum(m.get("sched_energy_j") is not None for m in metas)
+    return f"{n} of {len(jobs)} jobs accounted" if n else "not accounted (no energy plugin on this cluster)"
 
 
 def _swap(new: Path, target: Path) -> None:

@@ -183,6 +183,20 @@ class Executor(_Frozen):
     profile: Path | None = None  # slurm: cluster profile YAML
 
 
+class Report(_Frozen):
+    """Conversions the tables and report add, labelled as conversions (not measurements)."""
+
+    pue: float | None = Field(None, ge=1)  # facility energy / IT energy (power usage effectiveness); None: none
+    carbon_intensity_g_per_kwh: float | None = Field(None, ge=0)  # grid carbon intensity, g CO2e per kWh
+    carbon_source: str | None = None  # where the intensity comes from (region, year, publisher)
+
+    @model_validator(mode="after")
+    def _sourced(self) -> "Report":
+        if self.carbon_intensity_g_per_kwh is not None and not self.carbon_source:
+            raise ValueError("carbon_intensity_g_per_kwh needs carbon_source (region, year, publisher)")
+        return self
+
+
 class Experiment(_Frozen):
     """One experiment: the grid x paradigms x repeats x hardware."""
 
@@ -196,6 +210,7 @@ class Experiment(_Frozen):
     data: Data
     meter: Meter = Meter()
     executor: Executor = Executor()
+    report: Report = Report()
 
     @field_validator("name")
     @classmethod

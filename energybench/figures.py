@@ -185,6 +185,40 @@ def total_energy_figure(ctx: FigureContext) -> Iterator[tuple[str, Figure]]:
     yield "total_energy", fig
 
 
+#: Colours of the energy domains in stacked bars.
+DOMAIN_COLOURS = {"gpu": "#2f6f9f", "cpu": "#d98c2b", "dram": "#7a9a3a"}
+
+
+def energy_by_domain_figure(ctx: FigureContext) -> Iterator[tuple[str, Figure]]:
+    """Whole-job energy to early stop (Wh) per setup, stacked by domain (GPU, CPU, DRAM).
+
+    Drawn only where at least two domains were metered: a one-domain split is
+    the total energy figure again.
+    """
+    cols = [f"{d}_energy_mean_wh" for d in DOMAIN_COLOURS]
+    table = ctx.tables["total_energy"]
+    table = table.filter(pl.sum_horizontal(pl.col(c).is_not_null().cast(pl.Int32) for c in cols) >= 2)
+    panels = sorted(table.select("dataset", "paradigm", "hardware").unique().rows())
+    if not panels:
+        return
+    fig, axes = _grid(len(panels), 2, (6.0, 3.2))
+    for ax, (dataset, paradigm, hw) in zip(axes, panels):
+        part = table.filter((pl.col("dataset") == dataset) & (pl.col("paradigm") == paradigm)
+                            & (pl.col("hardware") == hw)).sort("setup")
+        xs = list(range(part.height))
+        bottom = [0.0] * part.height
+        for domain, colour in DOMAIN_COLOURS.items():
+            values = [_nan(v) if v is not None else 0.0 for v in part[f"{domain}_energy_mean_wh"].to_list()]
+            ax.bar(xs, values, 0.7, bottom=bottom, color=colour, label=domain)
+            bottom = [b + v for b, v in zip(bottom, values)]
+        ax.set_xticks(xs, [str(s) for s in part["setup"]])
+        ax.set_xlabel("setup (Table 1 number)")
+        ax.set_ylabel("energy to early stop (Wh)")
+        ax.set_title(f"{paradigm} on {hw}")
+    axes[0].legend(fontsize=8, title="domain")
+    yield "energy_by_domain", fig
+
+
 def break_even_figure(ctx: FigureContext) -> Iterator[tuple[str, Figure]]:
     """Fig. 5: cumulative energy over recycling cycles, with pretraining (solid) and from scratch (dashed)."""
     import numpy as np
@@ -325,6 +359,7 @@ def power_figure(ctx: FigureContext) -> Iterator[tuple[str, Figure]]:
 FIGURES: dict[str, Callable[[FigureContext], Iterator[tuple[str, Figure]]]] = {
     "energy_per_epoch": energy_per_epoch_figures,
     "total_energy": total_energy_figure,
+    "energy_by_domain": energy_by_domain_figure,
     "break_even": break_even_figure,
     "multitask": multitask_figure,
     "relative_energy": figures_study.relative_energy_figures,  # workshop Fig. 3

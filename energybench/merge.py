@@ -36,14 +36,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .paths import RunPaths, read_json
-from .schema import EPOCH_SCHEMA, RUN_SCHEMA, SAMPLE_SCHEMA, SCHEMA_VERSION, VERSION_KEY, with_version
+from .schema import DOMAINS, EPOCH_SCHEMA, RUN_SCHEMA, SAMPLE_SCHEMA, SCHEMA_VERSION, VERSION_KEY, with_version
 from .shards import ShardError, read_shard
 from .states import State
 from .status import RunState, run_state
 
 _VERSION_KEY, _VERSION = VERSION_KEY.decode(), str(SCHEMA_VERSION)
 #: Columns of ``runs.parquet`` computed from the merged epochs; the rest come from spec, record and markers.
-_DOMAINS = ("gpu", "cpu", "dram")
+_DOMAINS = DOMAINS
 EPOCH_STAT_COLUMNS = ("epochs", "threshold_epoch", "best_val_accuracy", "duration_s", "energy_j", "net_energy_j",
                       *(f"{d}_energy_j" for d in _DOMAINS), *(f"net_{d}_energy_j" for d in _DOMAINS))
 RUN_META_SCHEMA = pa.schema([f for f in RUN_SCHEMA if f.name not in EPOCH_STAT_COLUMNS]
@@ -185,6 +185,8 @@ def run_meta(spec: dict[str, Any], run: RunPaths, state: str, reason: str | None
         "energy_domains": "+".join(rec["energy_domains"]) if rec.get("energy_domains") else None,
         "cpu_share": (rec.get("cpu_attribution") or {}).get("share"),
         "counter_period_s": rec.get("counter_period_s"),
+        "sample_period_s": rec.get("provenance", {}).get("sampler_period_s"),
+        "host_mem_gb": rec.get("host_mem_gb"),
         "sched_energy_j": None,  # collect fills it from the scheduler's accounting, where it has any
         "attempts": int(started.get("attempt", rec.get("attempts", 0)) or 0),
         "device": rec.get("provenance", {}).get("device", spec["training"]["device"]),

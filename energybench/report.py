@@ -22,6 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
+from .boundary import boundary_blocks, conversions_blocks
 from .choices import Choice, choices_blocks, read_choices
 from .claims import CLAIMS_FILE, check_claims, claims_blocks, load_claims
 from .errors import ResultsError
@@ -56,6 +57,7 @@ class ReportInput:
     pairs: Mapping[str, str] = field(default_factory=dict)  # published -> measured hardware
     reference_note: str | None = None  # why there is no reference
     choices: Sequence[Choice] | None = None  # the open choices these runs made (None: no plan.json)
+    epochs: pl.DataFrame | None = None  # dataset/epochs.parquet (the measurement boundary's sampling checks)
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class Section:
 
 #: The report's sections in reading order (the findings' order). A table or figure none claims goes to "Other".
 SECTIONS = (
-    Section("Energy to early stop per setup", ("total_energy",), ("total_energy", "relative_energy")),
+    Section("Energy to early stop per setup", ("total_energy",), ("total_energy", "energy_by_domain", "relative_energy")),
     Section("Energy per epoch", ("energy_per_epoch",), ("energy_per_epoch",), "energy_per_epoch"),
     Section("Energy to the target accuracy", ("energy_to_target",)),
     Section("Break-even of the pretraining", ("break_even",), ("break_even",)),
@@ -310,6 +312,7 @@ def _sections(inp: ReportInput, findings: Sequence[Finding]) -> list[Block]:
         for src in other_figures:
             blocks += _figure_blocks(src, inp)
     blocks += _claims_section(inp) + choices_blocks(inp.choices)
+    blocks += boundary_blocks(inp.runs, inp.epochs) + conversions_blocks(dict(inp.tables))
     blocks.append(Heading("Published values and hardware pairing", 2))
     if inp.reference is None:
         return blocks + [Text(inp.reference_note or "No published values.")]
@@ -392,11 +395,13 @@ def write_report(results_dir: Path, reference_dir: Path | None = None,
                     for png in pngs}
     runs_path = DatasetPaths(layout.dataset_dir).runs
     runs = pl.read_parquet(runs_path) if runs_path.is_file() else None
+    epochs_path = DatasetPaths(layout.dataset_dir).epochs
+    epochs = pl.read_parquet(epochs_path) if epochs_path.is_file() else None
     md, page = render_report(ReportInput(
         title=f"energybench report: {layout.root.name}", tables=tables, reference=reference,
         figures=[rel(p) for p in pngs], runs=runs, figure_files=figure_files,
         table_files={name: [rel(p) for p in paths] for name, paths in table_files.items()}, pairs=dict(pairs or {}),
-        reference_note=note, choices=read_choices(layout.root),
+        reference_note=note, choices=read_choices(layout.root), epochs=epochs,
     ))
     md_path, html_path = layout.report, layout.report.with_suffix(".html")
     for path, text in ((md_path, md), (html_path, page)):

@@ -14,6 +14,8 @@ import pyarrow as pa
 #: Bumped whenever columns are added. Version 2 added the per-domain energy columns
 #: (gpu/cpu/dram), the energy counter's update period and the scheduler's energy.
 SCHEMA_VERSION = 2
+#: The energy domains a reading, an epoch and a run split into, in the order columns and tables show them.
+DOMAINS: tuple[str, ...] = ("gpu", "cpu", "dram")
 #: Versions whose shards this version reads (columns added since are null there).
 READABLE_VERSIONS = frozenset({1, 2})
 
@@ -122,6 +124,8 @@ RUN_COLUMNS: tuple[Column, ...] = (
     Column("energy_domains", pa.string(), "the domains energy_j sums, e.g. gpu+cpu+dram", nullable=True, since=2),
     Column("cpu_share", pa.float64(), "share of the sockets' CPU and DRAM energy attributed to the job, 0..1 (run.json cpu_attribution says the rule)", nullable=True, since=2),
     Column("counter_period_s", pa.float64(), "update period of the GPU energy counter, measured at open, seconds", nullable=True, since=2),
+    Column("sample_period_s", pa.float64(), "the sampler's period, seconds", nullable=True, since=2),
+    Column("host_mem_gb", pa.float64(), "host memory the job requested (SLURM --mem), else the host's RAM, GB", nullable=True, since=2),
     Column("sched_energy_j", pa.float64(), "the scheduler's ConsumedEnergyRaw of the run's job (node-level: meaningless on shared nodes), joules", nullable=True, since=2),
 )
 

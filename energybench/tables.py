@@ -23,7 +23,7 @@ import polars as pl
 
 from .errors import ResultsError
 from .paths import DatasetPaths, atomic_path, table_paths
-from .schema import EPOCH_SCHEMA, RUN_SCHEMA
+from .schema import DOMAINS, EPOCH_SCHEMA, RUN_SCHEMA
 from .states import State
 from .units import J_PER_MWH, J_PER_WH
 
@@ -62,6 +62,9 @@ TOTAL_ENERGY = {
             "energy_of_worst_pct", "net_energy_of_worst_pct", "epochs_mean", "epochs_std",
             "duration_mean_s", "best_val_accuracy_mean_frac"),
     "n_runs": _I,
+    # the per-domain split of energy_mean_wh (null where a domain was not metered), and what it sums
+    **_cols(*(f"{d}_energy_mean_wh" for d in DOMAINS)),
+    "energy_domains": _S,
 }
 _BREAK_EVEN_ENERGIES = ("enc_energy_wh", "class_energy_wh", "enc_class_energy_wh")
 BREAK_EVEN = {
@@ -152,8 +155,12 @@ def total_energy(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
     runs = _completed(runs).with_columns(
         (pl.col("energy_j") / J_PER_WH).alias("energy_wh"),
         (pl.col("net_energy_j") / J_PER_WH).alias("net_energy_wh"),
+        *((pl.col(f"{d}_energy_j") / J_PER_WH).alias(f"{d}_energy_wh") for d in DOMAINS),
     )
     out = runs.group_by(SETUP_KEYS).agg(
+        *(pl.col(f"{d}_energy_wh").mean().alias(f"{d}_energy_mean_wh") for d in DOMAINS),
+        pl.when(pl.col("energy_domains").count() > 0)
+        .then(pl.col("energy_domains").drop_nulls().unique().sort().str.join("; ")).alias("energy_domains"),
         *_mean_std("energy_wh", "energy", "wh"),
         *_mean_std("net_energy_wh", "net_energy", "wh"),
         pl.col("epochs").mean().alias("epochs_mean"),

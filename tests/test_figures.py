@@ -51,7 +51,9 @@ def write_partial_grid(dataset_dir: Path) -> list[str]:
                         "threshold_epoch": 2 if setup % 4 else None, "best_val_accuracy": 0.85,
                         "duration_s": 5.0 * n_epochs, "energy_j": epoch_j * n_epochs, "idle_power_w": 20.0,
                         "net_energy_j": (epoch_j - 100.0) * n_epochs, "attempts": 1, "device": "cpu",
-                        "data_synthetic": True,
+                        "data_synthetic": True, "energy_domains": "gpu+cpu+dram",
+                        **{f"{d}_energy_j": epoch_j * n_epochs * f for d, f in (("gpu", 0.8), ("cpu", 0.15),
+                                                                                 ("dram", 0.05))},
                     })
                     for epoch in range(1, n_epochs + 1):
                         epochs.append({
@@ -101,7 +103,7 @@ def test_every_figure_is_a_valid_png_and_pdf(drawn: list[Path], dataset: tuple[P
     first_run = dataset[1][0]  # celeba-attributes sorts first among the completed runs
     expected = {f"energy_per_epoch_{d}_{h}" for d in ("pamap2", "celeba") for h in HARDWARE_WATTS}
     expected |= {f"relative_energy_{d}_{h}" for d in ("pamap2", "celeba") for h in HARDWARE_WATTS}
-    expected |= {"total_energy", "break_even", "multitask", "multitask_setups", f"power_{first_run}"}
+    expected |= {"total_energy", "energy_by_domain", "break_even", "multitask", "multitask_setups", f"power_{first_run}"}
     assert names == expected
     assert len(drawn) == 2 * len(expected)
     for path in drawn:

@@ -31,7 +31,8 @@ class Dataset:
             energy_j: float | None = None, epoch_j: list[float | None] | None = None,
             net_energy_j: float | None = None, epoch_net_j: list[float | None] | None = None,
             epoch_eq1_j: list[float | None] | None = None, status: str = "COMPLETED",
-            threshold_epoch: int | None = None, accuracy: float | None = 0.9) -> str:
+            threshold_epoch: int | None = None, accuracy: float | None = 0.9,
+            domains_j: dict[str, float] | None = None) -> str:
         """Add one run (setup numbering as the paper's Table 1); its energy defaults to the sum of its epochs."""
         epoch_j = epoch_j if epoch_j is not None else [1.0]
         run_id = f"{paradigm}-{hardware}-s{setup}-r{repeat}-{status.lower()}"
@@ -46,6 +47,8 @@ class Dataset:
             "duration_s": 10.0 * len(epoch_j), "energy_j": energy_j,
             "idle_power_w": None if net_energy_j is None else 1.0, "net_energy_j": net_energy_j,
             "attempts": 1, "device": "cpu", "host": "node1", "data_synthetic": True,
+            **{f"{d}_energy_j": e for d, e in (domains_j or {}).items()},
+            "energy_domains": "+".join(domains_j) if domains_j else None,
         })
         for i, e in enumerate(epoch_j, start=1):
             self.epochs.append({
@@ -74,6 +77,23 @@ def one(df: pl.DataFrame, **where: object) -> dict:
 
 WH = 3600.0
 MWH = 3.6
+
+
+def test_total_energy_splits_into_the_metered_domains() -> None:
+    d = Dataset()
+    d.run("pamap2-baseline", repeat=1, epoch_j=[3 * WH], domains_j={"gpu": 2 * WH, "cpu": 0.75 * WH, "dram": 0.25 * WH})
+    d.run("pamap2-baseline", repeat=2, epoch_j=[5 * WH], domains_j={"gpu": 4 * WH, "cpu": 0.75 * WH, "dram": 0.25 * WH})
+    d.run("pamap2-baseline", hardware="a100", epoch_j=[1 * WH])  # one domain-less (schema 1) run
+    table = d.table("total_energy")
+    h100 = one(table, hardware="h100")
+    assert h100["energy_mean_wh"] == pytest.approx(4.0)
+    assert (h100["gpu_energy_mean_wh"], h100["cpu_energy_mean_wh"], h100["dram_energy_mean_wh"]) == \
+        pytest.approx((3.0, 0.75, 0.25))
+    assert h100["gpu_energy_mean_wh"] + h100["cpu_energy_mean_wh"] + h100["dram_energy_mean_wh"] == \
+        pytest.approx(h100["energy_mean_wh"])
+    assert h100["energy_domains"] == "gpu+cpu+dram"
+    a100 = one(table, hardware="a100")
+    assert a100["gpu_energy_mean_wh"] is None and a100["energy_domains"] is None
 
 
 def test_energy_per_epoch_averages_run_means_over_repeats() -> None:
@@ -278,7 +298,7 @@ def test_tables_on_a_partial_grid_are_sorted_deterministic_and_unit_named(name: 
     assert shuffled.equals(table)
     keys = {"run_id", "dataset", "paradigm", "hardware", "setup", "batch_size", "learning_rate", "repeat", "kind",
             "type", "note", "reached", "pays_off", "net_pays_off", "threshold_epoch", "epochs", "cycles", "net_cycles",
-            "epochs_mean", "epochs_std"}
+            "epochs_mean", "epochs_std", "energy_domains"}
     units = ("_j", "_wh", "_mwh", "_s", "_pct", "_frac")
     unitless = [c for c in table.columns if c not in keys and not c.startswith("n_") and not c.endswith(units)]
     assert unitless == []

@@ -5,9 +5,10 @@
 * Green Algorithms (Lannelongue et al.): ``E = t x (n_c x P_c x u_c + n_m x
   P_m) x PUE x PSF``, with one GPU (n_c = 1, P_c = its TDP), u_c its mean
   utilisation (``samples.gpu_util_pct`` of the train and eval phases; 1 where
-  unknown, as the calculator assumes), n_m the memory *available* in GB
-  (Green Algorithms counts memory available, not used; energybench knows
-  the GPU's, not the job's host RAM) and P_m = 0.3725 W/GB.
+  unknown, as the calculator assumes), n_m the memory *requested* in GB
+  (Green Algorithms counts the memory available to the job, not used: the
+  run's ``host_mem_gb``, SLURM's ``--mem`` or the host's RAM; datasets from
+  before schema 2 lack it and fall back to the GPU's memory) and P_m = 0.3725 W/GB.
 
 Both estimate the device's energy like energybench measures it: PUE = 1 and
 PSF = 1 (one run).

@@ -94,7 +94,7 @@ def baseline_rows(frame: pl.DataFrame, util: dict[str, float]) -> list[dict[str,
         rows.append(_row(run, MLCO2, baselines.mlco2_j(run["gpu_tdp_w"], run["duration_s"])))
         rows.append(_row(run, GA, baselines.green_algorithms_j(
             run["gpu_tdp_w"], run["duration_s"], utilisation_frac=util.get(run["run_id"]),
-            memory_gb=run["gpu_memory_gb"])))
+            memory_gb=run.get("host_mem_gb") or run["gpu_memory_gb"])))  # GA charges requested host memory
     return rows
 
 

@@ -13,29 +13,39 @@ from typing import Any
 
 from .base import DOMAINS, Meter, Reading
 
-_EXTRAS = ("util_pct", "mem_used_mib", "temperature_c", "sm_clock_mhz", "gpu_power_avg_w", "gpu_mem_power_w")
+#: Tuple indices of each domain's (power, energy) in a Reading, and of the fields taken from the first part.
+_DOMAIN_AT = tuple(Reading._fields.index(f"{d}_power_w") for d in DOMAINS)
+_FIRST_OF = tuple(Reading._fields.index(n) for n in ("util_pct", "mem_used_mib", "temperature_c", "sm_clock_mhz",
+                                                      "gpu_power_avg_w", "gpu_mem_power_w"))
 
 
 def combine(readings: list[Reading]) -> Reading:
-    """One reading from the parts' readings of the same tick (pure)."""
-    fields: dict[str, Any] = {}
-    powers, energies, counter_ok = [], [], True
-    for d in DOMAINS:
+    """One reading from the parts' readings of the same tick (pure; index-based: it runs every tick)."""
+    values: list[Any] = [None] * len(Reading._fields)
+    values[0] = max(r[0] for r in readings)
+    power_w, energy_j, counter_ok, any_power, any_energy = 0.0, 0.0, True, False, False
+    for i in _DOMAIN_AT:
         for r in readings:
-            p_w, e_j = r.domain(d)
+            p_w, e_j = r[i], r[i + 1]
             if p_w is not None or e_j is not None:
-                fields[f"{d}_power_w"], fields[f"{d}_energy_j"] = p_w, e_j
+                values[i], values[i + 1] = p_w, e_j
                 if p_w is not None:
-                    powers.append(p_w)
+                    power_w += p_w
+                    any_power = True
                 if e_j is None:
                     counter_ok = False
                 else:
-                    energies.append(e_j)
+                    energy_j += e_j
+                    any_energy = True
                 break
-    for name in _EXTRAS:
-        fields[name] = next((getattr(r, name) for r in readings if getattr(r, name) is not None), None)
-    return Reading(time_s=max(r.time_s for r in readings), power_w=sum(powers) if powers else None,
-                   energy_j=sum(energies) if counter_ok and energies else None, **fields)
+    for i in _FIRST_OF:
+        for r in readings:
+            if r[i] is not None:
+                values[i] = r[i]
+                break
+    values[1] = power_w if any_power else None
+    values[2] = energy_j if counter_ok and any_energy else None
+    return Reading._make(values)
 
 
 class CompositeMeter:

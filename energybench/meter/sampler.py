@@ -38,7 +38,7 @@ from typing import Any
 import pyarrow as pa
 
 from ..schema import SAMPLE_SCHEMA
-from .base import DOMAINS, DeviceLostError, Meter, Reading
+from .base import DOMAIN_SLICE, DOMAINS, DeviceLostError, Meter, Reading
 
 #: Least time between two warnings of the same kind on stderr, seconds.
 WARN_EVERY_S = 60.0
@@ -85,7 +85,7 @@ class PhaseStats:
 class _Channel:
     """Running sums of one quantity's power and counter (the total, or one domain)."""
 
-    __slots__ = ("n_power", "sum_power_w", "trapz_j", "n_trapz", "counter_j", "counter_ok", "seen")
+    __slots__ = ("n_power", "sum_power_w", "trapz_j", "n_trapz", "counter_j", "counter_ok", "seen", "gaps")
 
     def __init__(self) -> None:
         self.n_power = 0
@@ -95,6 +95,7 @@ class _Channel:
         self.counter_j = 0.0
         self.counter_ok = True  # every interval had a counter at both ends
         self.seen = False  # some reading carried a value
+        self.gaps = 0  # intervals where neither end carried a value (no counter there either)
 
     def add_power(self, p_w: float | None) -> None:
         if p_w is not None:
@@ -116,14 +117,10 @@ class _Channel:
             self.counter_ok = False
 
 
-def _domains(r: Reading) -> list[tuple[str, float | None, float | None]]:
-    return [(d, *r.domain(d)) for d in DOMAINS]
-
-
 class _Acc:
     """Running sums of one (epoch, phase): O(1) memory however long it lasts."""
 
-    __slots__ = ("first_s", "end_s", "tagged", "total", "domains", "intervals", "closings")
+    __slots__ = ("first_s", "end_s", "tagged", "total", "domains", "chans", "intervals", "closings")
 
     def __init__(self, first_s: float) -> None:
         self.first_s = first_s
@@ -131,6 +128,7 @@ class _Acc:
         self.tagged = 0  # readings carrying this tag
         self.total = _Channel()
         self.domains = {d: _Channel() for d in DOMAINS}
+        self.chans = tuple(self.domains[d] for d in DOMAINS)
         self.intervals = 0
         # Readings that closed a run of this tag, by the tag they opened: [count, power per channel...].
         self.closings: dict[Tag, list[Any]] = {}
@@ -139,16 +137,23 @@ class _Acc:
         self.tagged += 1
         self.end_s = r.time_s
         self.total.add_power(r.power_w)
-        for d, p_w, _ in _domains(r):
-            self.domains[d].add_power(p_w)
+        values = r[DOMAIN_SLICE]  # (power, energy) of each domain, flat
+        for k, ch in enumerate(self.chans):
+            if values[2 * k] is not None:
+                ch.add_power(values[2 * k])
 
     def add_interval(self, a: Reading, b: Reading) -> None:
         dt_s = max(b.time_s - a.time_s, 0.0)
         self.intervals += 1
         self.end_s = b.time_s
         self.total.add_interval(a.power_w, b.power_w, a.energy_j, b.energy_j, dt_s)
-        for (d, pa_w, ea_j), (_, pb_w, eb_j) in zip(_domains(a), _domains(b)):
-            self.domains[d].add_interval(pa_w, pb_w, ea_j, eb_j, dt_s)
+        va, vb = a[DOMAIN_SLICE], b[DOMAIN_SLICE]
+        for k, ch in enumerate(self.chans):
+            pa_w, ea_j, pb_w, eb_j = va[2 * k], va[2 * k + 1], vb[2 * k], vb[2 * k + 1]
+            if pa_w is None and ea_j is None and pb_w is None and eb_j is None:
+                ch.gaps += 1  # the domain is absent here (not metered, or a reading without it)
+            else:
+                ch.add_interval(pa_w, pb_w, ea_j, eb_j, dt_s)
 
     def add_closing(self, b: Reading, opened: Tag) -> None:
         c = self.closings.setdefault(opened, [0, [0, 0.0], {d: [0, 0.0] for d in DOMAINS}])
@@ -165,7 +170,7 @@ def _channel_stats(chans: list[_Channel], extra: list[list[Any]], counter_ok: bo
     return DomainStats(mean_power_w=s / n if n else None,
                        trapz_energy_j=sum(c.trapz_j for c in chans) if any(c.n_trapz for c in chans) else None,
                        counter_energy_j=sum(c.counter_j for c in chans)
-                       if counter_ok and all(c.counter_ok for c in chans) else None)
+                       if counter_ok and all(c.counter_ok and not c.gaps for c in chans) else None)
 
 
 def _merge(accs: list[_Acc], tags: set[Tag]) -> PhaseStats:
@@ -187,8 +192,10 @@ def _merge(accs: list[_Acc], tags: set[Tag]) -> PhaseStats:
 _COLUMNS = ("time_s", "epoch", "phase", "power_w", "energy_j", "gpu_util_pct", "mem_used_mib",
             "temperature_c", "sm_clock_mhz", *(f"{d}_{q}" for d in DOMAINS for q in ("power_w", "energy_j")),
             "gpu_power_avg_w", "gpu_mem_power_w")
-#: Sample columns copied from the Reading field of the same name.
+#: Sample columns copied from the Reading field of the same name (consecutive fields of Reading).
 _SAME = tuple(c for c in _COLUMNS[9:])
+_SAME_SLICE = slice(Reading._fields.index(_SAME[0]), Reading._fields.index(_SAME[-1]) + 1)
+assert Reading._fields[_SAME_SLICE] == _SAME
 
 
 class Sampler:
@@ -340,8 +347,8 @@ class Sampler:
         cols["mem_used_mib"].append(r.mem_used_mib)
         cols["temperature_c"].append(r.temperature_c)
         cols["sm_clock_mhz"].append(r.sm_clock_mhz)
-        for name in _SAME:
-            cols[name].append(getattr(r, name))
+        for name, value in zip(_SAME, r[_SAME_SLICE]):
+            cols[name].append(value)
         return r
 
     def _batch(self, cols: dict[str, list[Any]]) -> pa.RecordBatch:

@@ -168,3 +168,38 @@ def scheduler_view(job_ids: list[str], cache: Path | None = None, max_age_s: flo
 def forget(cache: Path) -> None:
     """Drop the cached answer (after scancel or sbatch, the next status asks again)."""
     cache.unlink(missing_ok=True)
+
+
+#: What SLURM's energy accounting says about each task (``ConsumedEnergyRaw``: joules).
+SACCT_ENERGY_FIELDS = "JobID,ConsumedEnergyRaw"
+
+
+def parse_sacct_energy(text: str) -> dict[str, float | None]:
+    """Lines of ``sacct -X -n -P -o JobID,ConsumedEnergyRaw``: task id -> joules, None when not accounted.
+
+    SLURM writes an empty field, or 0, when no ``acct_gather_energy`` plugin
+    measured the job; the latest line of a requeued task wins.
+    """
+    out: dict[str, float | None] = {}
+    for line in text.splitlines():
+        f = line.split("|")
+        if len(f) < 2 or not f[0].strip() or "." in f[0]:
+            continue
+        raw = f[1].strip()
+        try:
+            value: float | None = float(raw) if raw else None
+        except ValueError:
+            value = None
+        for jid in _expand(f[0].strip()):
+            out[jid] = value if value else None
+    return out
+
+
+def consumed_energy(job_ids: list[str]) -> dict[str, float | None]:
+    """The scheduler's energy of every task of ``job_ids`` (one sacct call). Node-level: SLURM's
+    ConsumedEnergy is the node's energy while the job ran, meaningful only on exclusive nodes."""
+    if not job_ids:
+        return {}
+    out = slurm(["sacct", "-X", "-n", "-P", "--duplicates", "-o", SACCT_ENERGY_FIELDS, "-j", ",".join(job_ids)],
+                timeout_s=60)
+    return parse_sacct_energy(out.stdout)

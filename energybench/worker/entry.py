@@ -27,6 +27,7 @@ from ..errors import EnergybenchError
 from ..paths import RunPaths, read_json, write_json
 from ..plan import RunSpec
 from ..states import State
+from ..units import BYTES_PER_GIB, MIB_PER_GIB
 from . import markers
 from .rules import EnergyRuleFactory
 from .signals import REQUEUE, STOP, Interrupted
@@ -150,13 +151,32 @@ def execute(run: RunPaths, energy_rule: EnergyRuleFactory | None = None) -> dict
         "resumed_from_epoch": result.resumed_from_epoch, "energy_budget": result.energy_budget,
         "idle_power_w": idle_power_w, **{f"idle_{d}_power_w": w for d, w in idle_domain_w.items()},
         "meter": meter.kind, "energy_domains": meter_info.get("energy_domains"),
-        "cpu_attribution": meter_info.get("cpu_attribution"), "counter_period_s": counter_period_s, "meter_errors": list(sampler.errors), "data_synthetic": data_synthetic,
+        "cpu_attribution": meter_info.get("cpu_attribution"), "counter_period_s": counter_period_s,
+        "host_mem_gb": host_memory_gb(), "meter_errors": list(sampler.errors), "data_synthetic": data_synthetic,
         "attempt_wall_s": time.time() - t_start, "started": started,
         "provenance": _provenance(device, meter_info, spec), **characteristics,
     }
     write_json(run.record, record)
     markers.mark_done(run, attempt=attempt, epochs=result.epochs)
     return record
+
+
+def host_memory_gb(env: dict[str, str] | None = None) -> float | None:
+    """Host memory the job may use, GB: SLURM's ``--mem`` (per node, or per CPU x CPUs), else the host's RAM.
+
+    This is the memory Green Algorithms charges (the memory requested), not what the run used.
+    """
+    env = dict(os.environ) if env is None else env
+    per_node, per_cpu, cpus = env.get("SLURM_MEM_PER_NODE", ""), env.get("SLURM_MEM_PER_CPU", ""), env.get(
+        "SLURM_CPUS_ON_NODE", "")
+    if per_node.isdigit():
+        return int(per_node) / MIB_PER_GIB  # SLURM reports MiB
+    if per_cpu.isdigit() and cpus.isdigit():
+        return int(per_cpu) * int(cpus) / MIB_PER_GIB
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / BYTES_PER_GIB
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def idle_powers(idle: Any) -> dict[str, float]:

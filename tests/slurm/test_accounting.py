@@ -47,3 +47,18 @@ def test_missing_slurm_tool_is_one_actionable_line(monkeypatch: pytest.MonkeyPat
         shell.slurm(["sbatch", "x.sh"])
     with pytest.raises(ValueError):
         shell.slurm(["rm", "-rf", "/"])
+
+
+def test_consumed_energy_parses_accounted_and_unaccounted_tasks() -> None:
+    # as sacct -X -n -P --duplicates -o JobID,ConsumedEnergyRaw prints it: an energy plugin on some nodes only
+    recorded = "812_0|153234\n812_1|\n812_2|0\n812_[3-4]|\n813_0|2000\n813_0|4100\n812_0.batch|99\n"
+    energy = accounting.parse_sacct_energy(recorded)
+    assert energy == {"812_0": 153234.0, "812_1": None, "812_2": None, "812_3": None, "812_4": None,
+                      "813_0": 4100.0}  # the latest run of a requeued task wins; steps are not jobs
+
+
+def test_consumed_energy_asks_sacct_once(fake_slurm: FakeSlurm) -> None:
+    fake_slurm.sacct = "7_0|\n7_1|\n"
+    assert accounting.consumed_energy(["7"]) == {"7_0": None, "7_1": None}  # the dev cluster: not accounted
+    (call,) = fake_slurm.tool_calls("sacct")
+    assert "JobID,ConsumedEnergyRaw" in call and call[-1] == "7"
