@@ -299,7 +299,7 @@ def _sections(inp: ReportInput, findings: Sequence[Finding]) -> list[Block]:
         if s.figures and not shown:
             blocks.append(Text("No figure here: run `energybench figures DIR` first (a figure without data is "
                                "not drawn)."))
-    claimed_tables = {t for s in SECTIONS for t in s.tables}
+    claimed_tables = {t for s in SECTIONS for t in s.tables} | {"conversions"}  # its own section, below
     other_tables = sorted(set(inp.tables) - claimed_tables)
     if other_tables:
         blocks.append(Heading("Other tables", 2))
