@@ -75,6 +75,8 @@ def test_demo_on_three_partitions_completes_and_collects_like_local(demo: dict[s
     for d in (results, demo["local"]):
         r = eb("collect", str(d))
         assert r.returncode == 0, r.stdout + r.stderr
+        # the dev cluster has no energy plugin: the scheduler's figure is "not accounted", locally not asked
+        assert ("scheduler energy (sacct ConsumedEnergyRaw, node-level): not accounted" in r.stdout) == (d == results)
     slurm_runs = pq.read_table(results / "dataset" / "runs.parquet")
     local_runs = pq.read_table(demo["local"] / "dataset" / "runs.parquet")
     assert sorted(slurm_runs.column("run_id").to_pylist()) == sorted(s.run_id for s in specs)
