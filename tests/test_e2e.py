@@ -75,7 +75,7 @@ def test_demo_end_to_end_local(demo_config: Path) -> None:
     # Fig. 3 per dataset x hardware, Fig. 4, Fig. 5, Table 3, and the power trace of the first run shown.
     first = min((s for s in specs if s.paradigm == "celeba-identity"), key=lambda s: (s.setup, s.repeat))
     expected = {"energy_per_epoch_celeba_cpu", "energy_per_epoch_pamap2_cpu", "total_energy", "break_even",
-                "multitask", f"power_{first.run_id}"}
+                "multitask", f"power_{first.run_id}", "relative_energy_celeba_cpu", "relative_energy_pamap2_cpu"}
     pngs = sorted((results / "figures").glob("*.png"))
     assert {p.stem for p in pngs} == expected
     for p in pngs:
