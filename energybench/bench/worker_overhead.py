@@ -160,19 +160,25 @@ def worker_overhead(batch_size: int = 64, *, seconds: float = 60.0, epochs_per_b
                 blocks[m](-1)
             rng = random.Random(seed)
             t_end = time.monotonic() + seconds
-            round_s = 0.0
+            round_s = block_s = 0.0
             while len(rounds["bare"]) < min_rounds or time.monotonic() + round_s < t_end:
-                if deadline_mono is not None and time.monotonic() + round_s > deadline_mono:
-                    break
                 t_round = time.monotonic()
                 order = list(MODES)
                 rng.shuffle(order)
                 for m in order:
+                    if deadline_mono is not None and time.monotonic() + block_s > deadline_mono:
+                        break  # an incomplete round is dropped below
+                    t_block = time.monotonic()
                     rounds[m].append(blocks[m](len(rounds[m])))
-                round_s = time.monotonic() - t_round
+                    block_s = max(block_s, time.monotonic() - t_block)
+                else:
+                    round_s = time.monotonic() - t_round
+                    continue
+                break
         finally:
             meter.close()
-    n = len(rounds["bare"])
+    n = min(len(r) for r in rounds.values())
+    rounds = {m: r[:n] for m, r in rounds.items()}
     out: dict[str, Any] = {"batch_size": batch_size, "device": device, "threads": threads,
                            "train_windows": task.n_train, "epochs_per_block": epochs_per_block,
                            "rounds": n, "meter": meter.kind, "samples": rounds,

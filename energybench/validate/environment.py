@@ -117,7 +117,9 @@ def check(requirements: tuple[Requirement, ...] = REQUIREMENTS) -> list[Status]:
 
 # ------------------------------------------------------------------ wheels
 
-_WHEEL = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?-(?P<py>[^-]+)-(?P<abi>[^-]+)-(?P<plat>[^-]+)\.whl$")
+#: name-version(-build)?-python-abi-platform.whl (PEP 427)
+_WHEEL = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?"
+                    r"-(?P<py>[^-]+)-(?P<abi>[^-]+)-(?P<plat>[^-]+)\.whl$")
 
 
 @dataclass(frozen=True)
@@ -251,10 +253,12 @@ def install(wheels: list[Wheel], site_dir: Path, use_pip: bool | None = None) ->
                "--disable-pip-version-check", "--quiet", "--upgrade", "--target", str(site_dir),
                *[str(w.path) for w in wheels]]
         r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode != 0:
-            raise MissingError(f"pip could not install {', '.join(w.path.name for w in wheels)} into "
-                               f"{site_dir}: {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
-        return
+        if r.returncode == 0:
+            return
+        # e.g. a distribution's pip configured against it: unpack the wheels ourselves
+        why = ((r.stderr or r.stdout).strip().splitlines() or ["no message"])[-1]
+        print(f"energybench validate: pip could not install into {site_dir} ({why}); unpacking the wheels",
+              file=sys.stderr)
     for w in wheels:  # a wheel is a zip laid out as site-packages (+ <name>.data/ for scripts etc.)
         with zipfile.ZipFile(w.path) as z:
             z.extractall(site_dir)

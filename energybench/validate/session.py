@@ -45,8 +45,8 @@ STEPS: tuple[Step, ...] = (
 )
 
 
-def _gpu_name(fake: bool) -> str:
-    """The first visible GPU's name (for the folder), from NVML, else from torch."""
+def _gpu_name() -> str:
+    """The first visible GPU's name (for the folder), from NVML, else from torch, else "gpu"."""
     from ..meter import nvml
 
     try:
@@ -56,12 +56,13 @@ def _gpu_name(fake: bool) -> str:
             return nvml._text(nvml.pynvml.nvmlDeviceGetName(gpus[0].handle))
         finally:
             nvml.pynvml.nvmlShutdown()
-    except Exception:
-        if fake:
-            raise
-        import torch
+    except Exception:  # NVML hidden or broken: the nvml step will say how
+        try:
+            import torch
 
-        return torch.cuda.get_device_name(0)
+            return torch.cuda.get_device_name(0)
+        except Exception:
+            return "gpu"
 
 
 def run_validation(*, fake: bool, out: Path | None, hidden: tuple[str, ...], env: Environment,
@@ -75,11 +76,15 @@ def run_validation(*, fake: bool, out: Path | None, hidden: tuple[str, ...], env
             stack.enter_context(patched_nvml(hidden))
         import torch
 
+        cuda_error = None
         if fake:
             torch.set_num_threads(1)  # the simulated GPU's power follows one core's use
         else:
-            torch.zeros(1, device=profile.device)  # a CUDA context before idle power, as in the worker
-        gpu_name = _gpu_name(fake)
+            try:  # a CUDA context before idle power, as the worker has one
+                torch.zeros(1, device=profile.device)
+            except Exception as exc:  # the NVML steps still run; those that need CUDA fail on their own
+                cuda_error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        gpu_name = _gpu_name()
         date = time.strftime("%Y-%m-%d")
         paths = ValidationPaths(out) if out else ValidationPaths.new(repo / (FAKE_ROOT if fake else REAL_ROOT),
                                                                        gpu_name, date)
@@ -98,6 +103,12 @@ def run_validation(*, fake: bool, out: Path | None, hidden: tuple[str, ...], env
                 "overall_budget_s": profile.total_budget_s, **machine_meta(repo)}
         if hidden:
             meta["fake_hidden"] = ", ".join(hidden)
+        if cuda_error:
+            meta["cuda_error"] = cuda_error
+            print(f"energybench validate: CUDA does not initialise ({cuda_error}); measuring what NVML allows",
+                  file=sys.stderr, flush=True)
+        if keep_data:
+            meta["data_dir"] = str(data_dir)
         print(f"energybench validate: {'FAKE (simulated GPU) ' if fake else ''}{gpu_name}, at most "
               f"{profile.total_budget_s:.0f} s; results in {paths.dir}", flush=True)
 

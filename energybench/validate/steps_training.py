@@ -41,6 +41,12 @@ def _sampler(meter: Any, rate_hz: float) -> Any:
 SAMPLER_MODES: dict[str, Callable[[Any, float], Any]] = {"thread": _sampler}
 
 
+def _meter_kind(ctx: Context) -> str:
+    """"nvml" where the probe opened the NVML meter, else "auto" (the figures then say which meter ran)."""
+    p = ctx.shared.get("probe")
+    return "nvml" if p is not None and p.meter_sources is not None else "auto"
+
+
 # ------------------------------------------------------------------ sampler overhead
 
 def run_sampler_overhead(ctx: Context, res: StepResult) -> None:
@@ -74,23 +80,26 @@ def run_sampler_overhead(ctx: Context, res: StepResult) -> None:
 
     steps(10)  # warm-up
     n = max(2, round(prof.overhead_block_s / (steps(10) / 10)))
-    meter = open_meter("nvml", device=prof.device, log=lambda _: None)
+    meter = open_meter(_meter_kind(ctx), device=prof.device, log=lambda _: None)
+    res.figures["meter"] = meter.kind
     modes: list[Any] = ["off", "A/A", *((m, hz) for m in SAMPLER_MODES for hz in RATES_HZ)]
     rounds: dict[Any, list[list[float]]] = {m: [] for m in modes}
-    readings: dict[Any, int] = {m: 0 for m in modes}
+    readings: dict[Any, list[int]] = {m: [] for m in modes}  # per round
     rng = random.Random(0)
     t_end = time.monotonic() + min(prof.overhead_s, ctx.left_s() - 3.0)
-    round_s = 0.0
+    round_s = block_s = 0.0
     try:
         while len(rounds["off"]) < 3 or time.monotonic() + round_s < t_end:
-            if rounds["off"] and time.monotonic() + round_s > ctx.deadline_mono - 2.0:
-                break
             t_round = time.monotonic()
             order = modes[:]
             rng.shuffle(order)
             for m in order:
+                if time.monotonic() + 2 * block_s > ctx.deadline_mono - 1.0:  # a slow machine: stop in time
+                    break
+                t_block = time.monotonic()
                 if isinstance(m, str):
                     rounds[m].append([steps(n) / n])
+                    block_s = max(block_s, time.monotonic() - t_block)
                     continue
                 s = SAMPLER_MODES[m[0]](meter, m[1])
                 s.start()
@@ -99,11 +108,15 @@ def run_sampler_overhead(ctx: Context, res: StepResult) -> None:
                     rounds[m].append([steps(n) / n])
                 finally:
                     s.stop()
-                readings[m] += s.rows_flushed
-            round_s = time.monotonic() - t_round
+                readings[m].append(s.rows_flushed)
+                block_s = max(block_s, time.monotonic() - t_block)
+            else:
+                round_s = time.monotonic() - t_round
+                continue
+            break  # the deadline came mid-round
     finally:
         meter.close()
-    k = min(len(r) for r in rounds.values())  # a round the timer cut short does not count
+    k = min(len(r) for r in rounds.values())  # a round the deadline cut short does not count
     rounds = {m: r[:k] for m, r in rounds.items()}
     if not k:
         raise RuntimeError("no complete round within the step's budget")
@@ -121,8 +134,8 @@ def run_sampler_overhead(ctx: Context, res: StepResult) -> None:
     for m in modes[2:]:
         ratio, lo, hi = paired_ratio(rounds[m], rounds["off"])
         res.figures[f"{m[0]}_{m[1]:g}hz_ratio"] = [ratio, lo, hi]
-        res.figures[f"{m[0]}_{m[1]:g}hz_readings_per_s"] = readings[m] / (n * sum(r[0] for r in rounds[m]))
-        text = (f"{m[0]} sampler at {m[1]:g} Hz on a PAMAP2 training loop ({prof.device}, batch "
+        res.figures[f"{m[0]}_{m[1]:g}hz_readings_per_s"] = sum(readings[m][:k]) / (n * sum(r[0] for r in rounds[m]))
+        text = (f"{m[0]} sampler ({meter.kind} meter) at {m[1]:g} Hz on a PAMAP2 training loop ({prof.device}, batch "
                 f"{prof.overhead_batch_size}): median step-time ratio {ratio:.4f} [{lo:.4f}, {hi:.4f}] "
                 f"(95 %), {k} interleaved rounds")
         target = f"<= {TARGETS[m[1]]:g}"
@@ -219,6 +232,8 @@ def run_study(ctx: Context, res: StepResult) -> None:
     job = ctx.shared.get("data")
     if job is None:
         raise SkipStep("the study's data were not generated")
+    if _meter_kind(ctx) != "nvml":
+        raise SkipStep("the NVML meter does not open here (see the nvml checks): no GPU energy to compare")
     datasets = job.wait(ctx.deadline_mono - 5.0)
     res.figures["data_generation_s"] = job.seconds
     rows: list[dict[str, Any]] = []
@@ -322,7 +337,7 @@ def run_worker(ctx: Context, res: StepResult) -> None:
             res.verdict(check, "SKIP", "the step's budget is spent")
             continue
         r = wo.worker_overhead(bs, seconds=min(prof.worker_s, share_s * 0.6), device=prof.device,
-                               data_dir=Path(datasets["pamap2"]), meter_kind="nvml",
+                               data_dir=Path(datasets["pamap2"]), meter_kind=_meter_kind(ctx),
                                threads=1 if prof.device == "cpu" else None, max_windows=prof.worker_max_windows,
                                deadline_mono=time.monotonic() + share_s - 1.0)
         for m, rounds in r["samples"].items():
@@ -339,7 +354,8 @@ def run_worker(ctx: Context, res: StepResult) -> None:
         aa, aa_lo, aa_hi = r["aa_ratio"]
         res.figures[f"b{bs}.ratio"] = [ratio, lo, hi]
         res.figures[f"b{bs}.aa_ratio"] = [aa, aa_lo, aa_hi]
-        text = (f"worker / bare loop, pamap2-baseline batch {bs} ({prof.device}): median epoch-time ratio "
+        text = (f"worker / bare loop, pamap2-baseline batch {bs} ({prof.device}, {r['meter']} meter): "
+                f"median epoch-time ratio "
                 f"{ratio:.3f} [{lo:.3f}, {hi:.3f}] (95 %), A/A {aa:.3f} [{aa_lo:.3f}, {aa_hi:.3f}], "
                 f"{r['rounds']} rounds; aim <= {wo.AIM:g}: {wo.judge(r, wo.AIM)}")
         res.verdict(check, _status(wo.judge(r, prof.worker_target)), text, f"<= {prof.worker_target:g}")
