@@ -64,12 +64,12 @@ FAKE = Profile(
     name="fake", device="cpu", total_budget_s=115.0,
     budgets_s={"environment": 10, "nvml": 10, "idle": 5, "counter-period": 4, "steady": 8,
                "bursty": 8, "sampler-overhead": 15, "study": 60, "worker": 20},
-    idle_s=1.5, poll_s=0.6, window_s=2.0, record_hz=100.0, burst_s=(0.02, 0.15), matmul_n=192,
-    overhead_s=2.0, overhead_block_s=0.04, overhead_batch_size=8,
+    idle_s=1.0, poll_s=0.5, window_s=1.5, record_hz=100.0, burst_s=(0.02, 0.15), matmul_n=192,
+    overhead_s=1.5, overhead_block_s=0.02, overhead_batch_size=4,
     study_epochs=1, study_batch_sizes=(64, 1024),
-    pamap2_seconds_per_activity=4.0, celeba_identities=4, celeba_images_per_identity=4,
+    pamap2_seconds_per_activity=3.0, celeba_identities=4, celeba_images_per_identity=4,
     celeba_image_sizes_px=(32,), loader_workers=0,
-    worker_batch_sizes=(64, 1024), worker_s=1.0, worker_max_windows=32,
+    worker_batch_sizes=(64, 1024), worker_s=1.0, worker_max_windows=16,
 )
 
 PROFILES = {p.name: p for p in (GPU, FAKE)}
