@@ -11,6 +11,7 @@ import yaml
 from energybench.config import load_config
 from energybench.plan import plan
 
+from .test_report_browser import assert_reads_well
 from .conftest import REPO, eb
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -81,6 +82,13 @@ def test_demo_end_to_end_local(demo_config: Path) -> None:
     for p in pngs:
         assert p.read_bytes()[:8] == PNG, p
         assert p.with_suffix(".pdf").is_file(), p
+
+    # the real demo's report, opened in headless Chromium as a reader would (findings on the first screen)
+    r = eb("report", str(results))
+    assert r.returncode == 0, r.stdout + r.stderr
+    html = (results / "report.html").read_text()
+    assert "Measurement boundary" in html and "Findings" in html
+    assert_reads_well(results / "report.html", results / "report-first-screen.png")
 
     # submitting again runs nothing: every run is complete
     r = eb("submit", str(demo_config), "--results", str(results), timeout=900)

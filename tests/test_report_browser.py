@@ -245,8 +245,13 @@ def demo_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_demo_report_in_headless_chromium(demo_report: Path, tmp_path: Path) -> None:
+    assert_reads_well(demo_report, tmp_path / "report-first-screen.png")
+
+
+def assert_reads_well(demo_report: Path, shot: Path) -> dict[str, Any]:
+    """Open a report in headless Chromium and check what a reader sees first (tests/test_e2e.py uses
+    it on the real demo's report too); returns the measurements."""
     binary = chromium_or_skip()
-    shot = tmp_path / "report-first-screen.png"
     seen, urls, pdf = inspect_report(binary, demo_report, shot)
 
     assert seen["url"] == demo_report.resolve().as_uri()
@@ -269,6 +274,7 @@ def test_demo_report_in_headless_chromium(demo_report: Path, tmp_path: Path) -> 
     assert png.startswith(PNG)
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
     assert (width, height) == (WINDOW_W, WINDOW_H)
+    return seen
 
 
 def test_missing_chromium_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
