@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 #: Bumped whenever columns are added. Version 2 added the per-domain energy columns
-#: (gpu/cpu/dram), the energy counter's update period and the scheduler's energy.
+#: (gpu/cpu/dram), the energy counter's update period, the scheduler's energy, host memory,
+#: the sampling period and the input pipeline (loader, image size).
 SCHEMA_VERSION = 2
 #: The energy domains a reading, an epoch and a run split into, in the order columns and tables show them.
 DOMAINS: tuple[str, ...] = ("gpu", "cpu", "dram")
@@ -114,9 +115,9 @@ RUN_COLUMNS: tuple[Column, ...] = (
     Column("n_val_samples", pa.int64(), "validation samples per epoch, count", nullable=True),
     Column("input_size", pa.int64(), "elements of one input sample as the model takes it, count", nullable=True),
     Column("gpu_name", pa.string(), "GPU name as the driver reports it (null on CPU)", nullable=True),
-    Column("loader", pa.string(), "input pipeline: resident (splits on the device) | dataloader (torch DataLoader); null before it was recorded", nullable=True),
-    Column("loader_workers", pa.int32(), "DataLoader worker processes (0 for resident), count", nullable=True),
-    Column("image_size", pa.string(), "CelebA input as configured: native (178 x 218 as published) | S (square, centre crop) | HxW, pixels; null for PAMAP2", nullable=True),
+    Column("loader", pa.string(), "input pipeline: resident (splits on the device) | dataloader (torch DataLoader); null before it was recorded", nullable=True, since=2),
+    Column("loader_workers", pa.int32(), "DataLoader worker processes (0 for resident), count", nullable=True, since=2),
+    Column("image_size", pa.string(), "CelebA input as configured: native (178 x 218 as published) | S (square, centre crop) | HxW, pixels; null for PAMAP2", nullable=True, since=2),
     *(c for d in ("gpu", "cpu", "dram")
       for c in (Column(f"{d}_energy_j", pa.float64(), f"energy of the {d} domain, all epochs, joules", nullable=True, since=2),
                 Column(f"idle_{d}_power_w", pa.float64(), f"idle {d} power measured before training, watts", nullable=True, since=2),

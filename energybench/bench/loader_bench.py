@@ -8,8 +8,10 @@ CUDA, collation and a host-to-device copy per batch) adds to every step. On a
 GPU this is the idle time the study blames for small batches; on a CPU the
 copy is free and what remains is collation and worker hand-off.
 
-``python -m energybench.bench loader``; ``EB_LOADER_BENCH_STEPS`` (default 8)
-sets the measured steps per point.
+``python -m energybench.bench loader``: interleaved rounds with an A/A
+control (resident against itself) and 95 % intervals from resampled rounds;
+``EB_LOADER_BENCH_STEPS`` (default 3) and ``EB_LOADER_BENCH_ROUNDS`` (default 4)
+set the measured steps per mode and round and the rounds.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import time
 from typing import Any
 
 #: (paradigm, batch sizes) measured; CelebA at native size is slow on a CPU, so fewer and smaller batches.
-POINTS: dict[str, tuple[int, ...]] = {"pamap2-baseline": (64, 256, 1024), "celeba-identity": (16,)}
+POINTS: dict[str, tuple[int, ...]] = {"pamap2-baseline": (64, 256), "celeba-identity": (16,)}
 WARMUP_STEPS = 2
 
 
@@ -64,34 +66,54 @@ def step_times_s(paradigm: str, loader: str, batch_size: int, steps: int, device
     return times
 
 
-def measure(steps: int) -> list[dict[str, Any]]:
-    """One row per paradigm x batch size: median step time per loader, samples/s and the ratio."""
+MODES = ("resident", "resident (A/A)", "dataloader")
+
+
+def measure(steps: int, rounds: int, seed: int = 0) -> list[dict[str, Any]]:
+    """One row per paradigm x batch size: each mode's per-step times in interleaved, shuffled rounds.
+
+    A round runs ``steps`` measured steps of every mode (a fresh task each, its
+    warm-up steps dropped) in random order; ``resident (A/A)`` is resident
+    again, the control that shows this machine's noise.
+    """
+    import random
+
     import torch
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    rng = random.Random(seed)
     rows = []
     for paradigm, sizes in POINTS.items():
         for bs in sizes:
-            med = {lo: statistics.median(step_times_s(paradigm, lo, bs, steps, device))
-                   for lo in ("resident", "dataloader")}
-            rows.append({"paradigm": paradigm, "batch_size": bs, "device": device.type,
-                         "resident_step_s": med["resident"], "dataloader_step_s": med["dataloader"],
-                         "resident_samples_per_s": bs / med["resident"],
-                         "dataloader_samples_per_s": bs / med["dataloader"],
-                         "step_ratio": med["dataloader"] / med["resident"]})
+            per_mode: dict[str, list[list[float]]] = {m: [] for m in MODES}
+            for _ in range(rounds):
+                order = list(MODES)
+                rng.shuffle(order)
+                for mode in order:
+                    loader = "dataloader" if mode == "dataloader" else "resident"
+                    per_mode[mode].append(step_times_s(paradigm, loader, bs, steps, device))
+            rows.append({"paradigm": paradigm, "batch_size": bs, "device": device.type, "rounds": per_mode})
     return rows
 
 
 def main() -> None:
     from ..worker.tasks import job_cpus, loader_workers
+    from .stats import paired_ratio
 
-    steps = int(os.environ.get("EB_LOADER_BENCH_STEPS", "8"))
-    print(f"input pipelines, {steps} steps per point after {WARMUP_STEPS} warm-up; dataloader with "
-          f"{loader_workers(None)} workers ({job_cpus()} job CPUs)")
+    steps = int(os.environ.get("EB_LOADER_BENCH_STEPS", "3"))
+    rounds = int(os.environ.get("EB_LOADER_BENCH_ROUNDS", "4"))
+    print(f"input pipelines: {rounds} interleaved rounds x {steps} steps per mode and point (after {WARMUP_STEPS} "
+          f"warm-up steps); dataloader with {loader_workers(None)} workers ({job_cpus()} job CPUs)")
     print(f"{'paradigm':<16} {'batch':>5} {'dev':>4} {'resident s/step':>15} {'dataloader s/step':>17} "
-          f"{'resident samples/s':>18} {'dataloader samples/s':>20} {'ratio':>6}")
-    for r in measure(steps):
-        print(f"{r['paradigm']:<16} {r['batch_size']:>5} {r['device']:>4} {r['resident_step_s']:>15.4f} "
-              f"{r['dataloader_step_s']:>17.4f} {r['resident_samples_per_s']:>18.0f} "
-              f"{r['dataloader_samples_per_s']:>20.0f} {r['step_ratio']:>6.2f}")
-    print("ratio = dataloader / resident median step time (> 1: the DataLoader makes each step slower)")
+          f"{'res. samples/s':>14} {'dl samples/s':>12}  {'dataloader/resident [95%]':>26}  {'A/A [95%]':>22}")
+    for r in measure(steps, rounds):
+        rs = r["rounds"]
+        med = {m: statistics.median(t for block in rs[m] for t in block) for m in MODES}
+        ratio, lo, hi = paired_ratio(rs["dataloader"], rs["resident"])
+        aa, aa_lo, aa_hi = paired_ratio(rs["resident (A/A)"], rs["resident"])
+        print(f"{r['paradigm']:<16} {r['batch_size']:>5} {r['device']:>4} {med['resident']:>15.4f} "
+              f"{med['dataloader']:>17.4f} {r['batch_size'] / med['resident']:>14.0f} "
+              f"{r['batch_size'] / med['dataloader']:>12.0f}  {ratio:>8.3f} [{lo:.3f}, {hi:.3f}]  "
+              f"{aa:>6.3f} [{aa_lo:.3f}, {aa_hi:.3f}]")
+    print("ratio = dataloader / resident median step time (> 1: the DataLoader makes each step slower); a ratio "
+          "whose interval overlaps the A/A control's is not resolved on this machine")
