@@ -49,7 +49,7 @@ def domains_table(runs: pl.DataFrame) -> pl.DataFrame:
         .group_by("meter", "energy_domains").agg(
             pl.len().alias("n_runs"),
             have("sample_period_s").min().alias("sample_period_min_s"),
-            have("cpu_share").min().alias("cpu_share_min_frac"),
+            have("cpu_share_frac").min().alias("cpu_share_min_frac"),
             (pl.col("energy_j").sum() / J_PER_WH).alias("energy_wh"),
             *((have(f"{d}_energy_j").sum() / J_PER_WH).alias(f"{d}_energy_wh") for d in DOMAINS))
         .sort("meter", "energy_domains"))
@@ -76,8 +76,8 @@ def boundary_blocks(runs: pl.DataFrame | None, epochs: pl.DataFrame | None) -> l
                        f"Outside the boundary: {OUTSIDE} (a `report.pue` converts to facility energy, below)."))
     blocks.append(Grid(domains_table(runs), null_text={"cpu_share_min_frac": "no RAPL",
                                                         "sample_period_min_s": "not recorded"}))
-    if "cpu_share" in runs.columns:
-        shared = done.filter(pl.col("cpu_share").is_not_null() & (pl.col("cpu_share") < 1.0))
+    if "cpu_share_frac" in runs.columns:
+        shared = done.filter(pl.col("cpu_share_frac").is_not_null() & (pl.col("cpu_share_frac") < 1.0))
         blocks.append(Text(f"{shared.height} of {done.height} runs shared their node: their CPU and DRAM energy is "
                            "the sockets' energy x the job's share of the node's CPUs (`cpu_attribution` in "
                            "`run.json`)." if shared.height else

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from . import conversions
+from .config import Report
 from .errors import EnergybenchError, ResultsError
 from .merge import MergedRun, ShardLog, merge_run, read_epochs, runs_table, write_dataset_table
 from .paths import DatasetPaths, ResultsLayout, write_json
@@ -154,7 +155,7 @@ def collect(results_dir: Path, echo: Callable[[str], None] = print, warn: Callab
     return report
 
 
-def report_settings(layout: ResultsLayout) -> Any:
+def report_settings(layout: ResultsLayout) -> Report | None:
     """The ``report:`` section of the directory's ``experiment.yaml`` (PUE, carbon intensity); None without one."""
     from .config import load_config
 

@@ -20,7 +20,7 @@ import polars as pl
 
 from . import figures_study
 from .errors import ResultsError
-from .paradigms import MAIN_PARADIGM
+from .figure_parts import new_figure, setup_grid, slug
 from .paths import DatasetPaths, atomic_path, figure_paths, table_paths
 from .states import State
 from .tables import TABLES, compute_tables, load_dataset
@@ -67,20 +67,10 @@ class FigureContext:
     run_id: str | None = None
 
 
-def _new_figure(width_in: float, height_in: float) -> Figure:
-    """A figure on an Agg canvas, without touching pyplot's global state."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width_in, height_in), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def _grid(n: int, ncols: int, panel_in: tuple[float, float]) -> tuple[Figure, list]:
     ncols = min(n, ncols)
     nrows = math.ceil(n / ncols)
-    fig = _new_figure(panel_in[0] * ncols, panel_in[1] * nrows)
+    fig = new_figure(panel_in[0] * ncols, panel_in[1] * nrows)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
     for ax in axes[n:]:
         ax.set_visible(False)
@@ -96,13 +86,9 @@ def _hardware_legend(fig: Figure, hardware: list[str], colours: dict[str, str]) 
                title_fontsize=8)
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "unnamed"
-
-
 def heatmap_name(dataset: str, hardware: str) -> str:
     """The name of the Fig. 3 heatmap of one dataset x hardware (the report links to it)."""
-    return f"energy_per_epoch_{_slug(dataset)}_{_slug(hardware)}"
+    return f"energy_per_epoch_{slug(dataset)}_{slug(hardware)}"
 
 
 def _nan(value: float | None) -> float:
@@ -116,17 +102,8 @@ def energy_per_epoch_figures(ctx: FigureContext) -> Iterator[tuple[str, Figure]]
 
     table = ctx.tables["energy_per_epoch"].filter(pl.col("epoch_energy_mean_mwh").is_not_null())
     for (dataset, hardware), part in sorted(table.group_by(["dataset", "hardware"]), key=lambda kv: kv[0]):
-        paradigms = sorted(part["paradigm"].unique())
-        paradigm = MAIN_PARADIGM.get(dataset) if MAIN_PARADIGM.get(dataset) in paradigms else paradigms[0]
-        part = part.filter(pl.col("paradigm") == paradigm)
-        # The dataset's whole grid, so a cell missing here stays as a blank cell.
-        grid_of_dataset = table.filter(pl.col("dataset") == dataset)
-        batch_sizes = sorted(grid_of_dataset["batch_size"].unique())
-        rates = sorted(grid_of_dataset["learning_rate"].unique(), reverse=True)
-        grid = np.full((len(batch_sizes), len(rates)), np.nan)
-        for row in part.iter_rows(named=True):
-            grid[batch_sizes.index(row["batch_size"]), rates.index(row["learning_rate"])] = row["epoch_energy_mean_mwh"]
-        fig = _new_figure(1.3 * len(rates) + 2.2, 0.8 * len(batch_sizes) + 1.6)
+        paradigm, batch_sizes, rates, grid = setup_grid(table, part, "epoch_energy_mean_mwh")
+        fig = new_figure(1.3 * len(rates) + 2.2, 0.8 * len(batch_sizes) + 1.6)
         ax = fig.subplots()
         cmap = matplotlib.colormaps["YlOrRd"].with_extremes(bad="white")
         image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, aspect="auto")
@@ -321,7 +298,7 @@ def power_figure(ctx: FigureContext) -> Iterator[tuple[str, Figure]]:
         return
     start_s = samples["time_s"].min()
     samples = samples.with_columns(t_s=pl.col("time_s") - start_s)
-    fig = _new_figure(10, 3.6)
+    fig = new_figure(10, 3.6)
     ax = fig.subplots()
     # Shade each contiguous stretch of one phase.
     spans = (
@@ -352,7 +329,7 @@ def power_figure(ctx: FigureContext) -> Iterator[tuple[str, Figure]]:
                  f"({run['run_id']}); dotted lines: epoch boundaries", fontsize=9)
     ax.set_xlim(0, samples["t_s"].max() or 1.0)
     ax.set_ylim(bottom=0)
-    yield f"power_{_slug(run['run_id'])}", fig
+    yield f"power_{slug(run['run_id'])}", fig
 
 
 #: Every figure family. Tests parametrise over it; add new figures here.

@@ -14,13 +14,12 @@ figure context duck-typed (``tables``, ``colours``) and imports nothing above it
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from .paradigms import MAIN_PARADIGM
+from .figure_parts import new_figure, setup_grid, slug
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -30,18 +29,8 @@ MULTITASK_BARS = {"celeba-attributes": ("attribute", "#56B4E9"), "celeba-identit
                   "celeba-multitask": ("both (multitask)", "#009E73")}
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
-
-
-def _figure(width_in: float, height_in: float) -> Figure:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width_in, height_in), layout="constrained")
-
-
 def relative_name(dataset: str, hardware: str) -> str:
-    return f"relative_energy_{_slug(dataset)}_{_slug(hardware)}"
+    return f"relative_energy_{slug(dataset)}_{slug(hardware)}"
 
 
 def relative_energy_figures(ctx: Any) -> Iterator[tuple[str, Figure]]:
@@ -51,15 +40,8 @@ def relative_energy_figures(ctx: Any) -> Iterator[tuple[str, Figure]]:
 
     table = ctx.tables["total_energy"].filter(pl.col("energy_of_worst_pct").is_not_null())
     for (dataset, hardware), part in sorted(table.group_by(["dataset", "hardware"]), key=lambda kv: kv[0]):
-        paradigms = sorted(part["paradigm"].unique())
-        paradigm = MAIN_PARADIGM.get(dataset) if MAIN_PARADIGM.get(dataset) in paradigms else paradigms[0]
-        part = part.filter(pl.col("paradigm") == paradigm)
-        batch_sizes = sorted(part["batch_size"].unique())
-        rates = sorted(part["learning_rate"].unique(), reverse=True)
-        grid = np.full((len(batch_sizes), len(rates)), np.nan)
-        for row in part.iter_rows(named=True):
-            grid[batch_sizes.index(row["batch_size"]), rates.index(row["learning_rate"])] = row["energy_of_worst_pct"]
-        fig = _figure(1.3 * len(rates) + 2.2, 0.8 * len(batch_sizes) + 1.6)
+        paradigm, batch_sizes, rates, grid = setup_grid(table, part, "energy_of_worst_pct")
+        fig = new_figure(1.3 * len(rates) + 2.2, 0.8 * len(batch_sizes) + 1.6)
         ax = fig.subplots()
         cmap = matplotlib.colormaps["Blues"].with_extremes(bad="white")
         image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0, vmax=100, aspect="auto")
@@ -84,7 +66,7 @@ def multitask_setup_figure(ctx: Any) -> Iterator[tuple[str, Figure]]:
     if "celeba-multitask" not in set(table["paradigm"]):  # nothing to set the single tasks against
         return
     hardware = sorted(table["hardware"].unique())
-    fig = _figure(max(6.0, 0.45 * table["setup"].n_unique() + 2.5), 3.2 * len(hardware))
+    fig = new_figure(max(6.0, 0.45 * table["setup"].n_unique() + 2.5), 3.2 * len(hardware))
     axes = fig.subplots(len(hardware), 1, squeeze=False)[:, 0]
     for ax, hw in zip(axes, hardware):
         part = table.filter(pl.col("hardware") == hw)

@@ -183,7 +183,7 @@ def run_meta(spec: dict[str, Any], run: RunPaths, state: str, reason: str | None
         "idle_power_w": rec.get("idle_power_w"),
         **{f"idle_{d}_power_w": rec.get(f"idle_{d}_power_w") for d in _DOMAINS},
         "energy_domains": "+".join(rec["energy_domains"]) if rec.get("energy_domains") else None,
-        "cpu_share": (rec.get("cpu_attribution") or {}).get("share"),
+        "cpu_share_frac": (rec.get("cpu_attribution") or {}).get("share_frac"),
         "counter_period_s": rec.get("counter_period_s"),
         "sample_period_s": rec.get("provenance", {}).get("sampler_period_s"),
         "host_mem_gb": rec.get("host_mem_gb"),

@@ -123,7 +123,7 @@ RUN_COLUMNS: tuple[Column, ...] = (
                 Column(f"idle_{d}_power_w", pa.float64(), f"idle {d} power measured before training, watts", nullable=True, since=2),
                 Column(f"net_{d}_energy_j", pa.float64(), f"{d}_energy_j minus idle_{d}_power_w x duration, joules", nullable=True, since=2))),
     Column("energy_domains", pa.string(), "the domains energy_j sums, e.g. gpu+cpu+dram", nullable=True, since=2),
-    Column("cpu_share", pa.float64(), "share of the sockets' CPU and DRAM energy attributed to the job, 0..1 (run.json cpu_attribution says the rule)", nullable=True, since=2),
+    Column("cpu_share_frac", pa.float64(), "share of the sockets' CPU and DRAM energy attributed to the job, 0..1 (run.json cpu_attribution says the rule)", nullable=True, since=2),
     Column("counter_period_s", pa.float64(), "update period of the GPU energy counter, measured at open, seconds", nullable=True, since=2),
     Column("sample_period_s", pa.float64(), "the sampler's period, seconds", nullable=True, since=2),
     Column("host_mem_gb", pa.float64(), "host memory the job requested (SLURM --mem), else the host's RAM, GB", nullable=True, since=2),

@@ -26,7 +26,7 @@ def _runs() -> pl.DataFrame:
         "meter": ["nvml+rapl", "nvml+rapl", "nvml+rapl"], "energy_domains": ["gpu+cpu+dram"] * 3,
         "energy_j": [10 * WH, 20 * WH, 99 * WH], "gpu_energy_j": [8 * WH, 16 * WH, None],
         "cpu_energy_j": [1.5 * WH, 3 * WH, None], "dram_energy_j": [0.5 * WH, 1 * WH, None],
-        "cpu_share": [1.0, 0.25, None], "sample_period_s": [0.1, 0.1, 0.1], "sched_energy_j": [None, None, None],
+        "cpu_share_frac": [1.0, 0.25, None], "sample_period_s": [0.1, 0.1, 0.1], "sched_energy_j": [None, None, None],
     })
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from pathlib import Path
+
 from typing import Any
 
 import click

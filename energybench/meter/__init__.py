@@ -89,7 +89,7 @@ def _describe_info(info: dict[str, Any]) -> str:
         return f"{len(info['devices'])} GPU(s) [{names}], energy from {info['sources']['energy_j'] or 'power integral'}"
     if kind == "rapl":
         share = info.get("cpu_attribution", {})
-        part = "" if share.get("exclusive", True) else f", {share['share']:.0%} attributed to this job"
+        part = "" if share.get("exclusive", True) else f", {share['share_frac']:.0%} attributed to this job"
         return "RAPL domains " + ", ".join(f"{d['zone']}({d['name']})" for d in info["domains"]) + part
     if kind == "estimate":
         return f"CPU TDP x utilisation, {info['tdp_source']} (an estimate, not a measurement)"

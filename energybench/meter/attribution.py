@@ -31,7 +31,7 @@ RULE_SHARED = "allocated CPUs / online CPUs of the node (RAPL measures whole soc
 class CpuAttribution:
     """The job's share of the node's CPU and DRAM energy, and how it was decided."""
 
-    share: float  # 0..1, multiplies the sockets' CPU and DRAM energy
+    share_frac: float  # 0..1, multiplies the sockets' CPU and DRAM energy
     exclusive: bool  # the job owns every online CPU
     allocated_cpus: int  # CPUs the job may run on
     node_cpus: int  # online CPUs of the node
@@ -119,6 +119,6 @@ def cpu_attribution(proc_root: Path = Path("/proc"), sys_root: Path = Path("/sys
             allocated, source = (int(slurm), "SLURM_CPUS_ON_NODE") if slurm.isdigit() else (total, "assumed whole node")
     allocated = max(1, min(allocated, total))
     exclusive = allocated >= total
-    return CpuAttribution(share=1.0 if exclusive else allocated / total, exclusive=exclusive,
+    return CpuAttribution(share_frac=1.0 if exclusive else allocated / total, exclusive=exclusive,
                           allocated_cpus=allocated, node_cpus=total, source=source,
                           rule=RULE_EXCLUSIVE if exclusive else RULE_SHARED)

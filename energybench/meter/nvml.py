@@ -50,7 +50,7 @@ from typing import Any, TypeVar
 
 from ..errors import MeterError
 from ..units import BYTES_PER_MIB
-from .base import MIN_COUNTER_PERIODS, DeviceLostError, NotSupportedError, Reading, unix_time_s
+from .base import DeviceLostError, NotSupportedError, Reading, unix_time_s
 
 try:
     import pynvml

@@ -92,7 +92,7 @@ class RaplMeter:
         """
         self.root = Path(root) if root is not None else DEFAULT_ROOT
         self.attribution = attribution if attribution is not None else cpu_attribution()
-        self._share = self.attribution.share
+        self._share = self.attribution.share_frac
         self._socket_uj = 0
         self._clock = clock
         self._domains: list[_Domain] = []
