@@ -35,7 +35,8 @@ from .errors import EnergybenchError, ResultsError
 from .merge import MergedRun, ShardLog, merge_run, read_epochs, runs_table, write_dataset_table
 from .paths import DatasetPaths, ResultsLayout, write_json
 from .progress import RunProgress
-from .schema import EPOCH_SCHEMA, RUN_SCHEMA, describe
+from .schema import EPOCH_SCHEMA, RUN_SCHEMA, SEARCH_SCHEMA, describe
+from .search.record import cost_table, decision_rows, decisions_frame, rung_table, with_rungs
 from .planfile import load_plan
 from .status import current_states
 
@@ -126,7 +127,7 @@ def collect(results_dir: Path, echo: Callable[[str], None] = print, warn: Callab
                         bar.note(f"quarantined: {q['reason']}", warn)
 
                 epochs_log = ShardLog()
-                epochs = read_epochs([layout.run(s["run_id"]) for s in specs], epochs_log)
+                epochs = with_rungs(read_epochs([layout.run(s["run_id"]) for s in specs], epochs_log), specs)
                 tally(epochs_log)
                 bar.advance(shards=epochs_log.shards, runs=0)
                 for merged in _merge_all(layout, specs, out, workers, bar):
@@ -137,6 +138,9 @@ def collect(results_dir: Path, echo: Callable[[str], None] = print, warn: Callab
             runs_t, epochs_t = runs_table(metas, epochs), epochs.to_arrow()
             write_dataset_table(out.runs, runs_t, RUN_SCHEMA)
             write_dataset_table(out.epochs, epochs_t, EPOCH_SCHEMA)
+            decisions = decision_rows(layout)
+            if decisions:
+                write_dataset_table(out.search, decisions_frame(decisions).to_arrow(), SEARCH_SCHEMA)
             out.samples_dir.mkdir(parents=True, exist_ok=True)
             write_json(out.schema, describe())
             write_json(out.quarantine, report.quarantined)
@@ -151,6 +155,14 @@ def collect(results_dir: Path, echo: Callable[[str], None] = print, warn: Callab
         settings = report_settings(layout)
         if settings is not None and conversions.enabled(settings):
             tables["conversions"] = conversions.conversions(tables["total_energy"], settings)
+        search_file = DatasetPaths(layout.dataset_dir).search
+        if search_file.exists():
+            import polars as pl
+
+            runs_df, epochs_df = load_dataset(layout.dataset_dir)
+            decided = pl.read_parquet(search_file)
+            tables["search_rungs"] = rung_table(epochs_df, decided)
+            tables["search_cost"] = cost_table(runs_df, epochs_df, specs)
         write_tables(tables, layout.tables_dir)
     return report
 

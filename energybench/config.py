@@ -197,6 +197,57 @@ class Report(_Frozen):
         return self
 
 
+#: Fewest epochs a first rung needs for the objectives that extrapolate a learning curve (forecast, zeus).
+MIN_CURVE_EPOCHS = 3
+
+
+class Sm2Objective(_Frozen):
+    """SM2's weights (Geissler et al., ARCS 2025; see docs/search.md): performance vs energy."""
+
+    alpha: float = Field(0.5, ge=0, le=1)  # weight of the (normalised) validation accuracy
+    beta: float = Field(0.5, ge=0, le=1)  # weight of the (normalised) energy per epoch
+
+
+class ZeusObjective(_Frozen):
+    """Zeus's cost: eta_knob x energy to accuracy + (1 - eta_knob) x max_power_w x time to accuracy."""
+
+    eta_knob: float = Field(0.5, ge=0, le=1)  # 1: energy only, 0: time only
+    max_power_w: PositiveFloat | None = None  # the device's power limit, watts; None: the highest measured
+
+
+class Search(_Frozen):
+    """Successive halving over the grid's setups, one bracket per (workload, hardware).
+
+    Rung r ends at ``rung_epochs x eta^r`` epochs (capped at ``max_epochs``); after it,
+    the best ``max(min_survivors, n // eta)`` setups go on from their checkpoints and
+    the others stop as ``pruned``. The last survivors train to early stopping.
+    """
+
+    strategy: Literal["successive-halving"] = "successive-halving"
+    rung_epochs: PositiveInt | None = None  # epochs of the first rung
+    rung_fraction: float | None = Field(None, gt=0, le=1)  # ... or as a fraction of max_epochs
+    eta: float = 2.0  # reduction factor: keep 1 / eta of the setups after each rung
+    min_survivors: PositiveInt = 1  # setups left when the search stops pruning
+    objective: Literal["forecast", "sm2", "zeus", "accuracy"] = "forecast"
+    sm2: Sm2Objective = Sm2Objective()
+    zeus: ZeusObjective = ZeusObjective()
+
+    @model_validator(mode="after")
+    def _rung(self) -> "Search":
+        if self.eta <= 1:
+            raise ValueError(f"eta {self.eta}: the reduction factor must be greater than 1 (2 halves, 3 keeps a third)")
+        if (self.rung_epochs is None) == (self.rung_fraction is None):
+            raise ValueError("give the first rung's length as rung_epochs (epochs) or rung_fraction "
+                             "(of early_stopping.max_epochs), exactly one")
+        return self
+
+    def first_rung_epochs(self, max_epochs: int) -> int:
+        """Epochs of the first rung, at least 1."""
+        if self.rung_epochs is not None:
+            return self.rung_epochs
+        return max(1, round(float(self.rung_fraction or 0) * max_epochs))
+
+
 class Experiment(_Frozen):
     """One experiment: the grid x paradigms x repeats x hardware."""
 
@@ -211,6 +262,7 @@ class Experiment(_Frozen):
     meter: Meter = Meter()
     executor: Executor = Executor()
     report: Report = Report()
+    search: Search | None = None  # absent: the full grid
 
     @field_validator("name")
     @classmethod
@@ -257,9 +309,36 @@ class Experiment(_Frozen):
         if self.training.device == "mps" and self.meter.kind in ("nvml", "rapl"):
             problems.append(f"meter.kind {self.meter.kind!r} cannot meter training.device 'mps' (Apple GPUs have "
                             "no NVML or RAPL counters); use 'auto' or 'estimate' (a labelled estimate)")
+        problems += self._search_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _search_problems(self) -> list[str]:
+        s = self.search
+        if s is None:
+            return []
+        es, out = self.early_stopping, []
+        first = s.first_rung_epochs(es.max_epochs)
+        if first >= es.max_epochs:
+            out.append(f"search: the first rung ({first} epochs) must be shorter than early_stopping.max_epochs "
+                       f"({es.max_epochs}), or nothing is pruned before every run has ended")
+        if s.objective in ("forecast", "zeus") and first < MIN_CURVE_EPOCHS:
+            out.append(f"search: objective {s.objective!r} extrapolates each run's learning curve; the first rung "
+                       f"needs at least {MIN_CURVE_EPOCHS} epochs (it has {first})")
+        n_setups = len(self.grid.batch_sizes) * len(self.grid.learning_rates)
+        if s.min_survivors >= n_setups:
+            out.append(f"search.min_survivors {s.min_survivors}: the grid has {n_setups} setups; "
+                       "keep fewer than that or nothing is pruned")
+        for p in self.paradigms:
+            info = PARADIGMS[p]
+            if info.depends_on or any(PARADIGMS[q].depends_on == p for q in self.paradigms):
+                out.append(f"search: workload {p!r} is part of a pretraining chain; successive halving "
+                           "searches workloads that train on their own (leave the chain out of this config)")
+            elif info.monitor != "val_accuracy":
+                out.append(f"search: workload {p!r} has no accuracy threshold (it monitors {info.monitor}); "
+                           "successive halving ranks accuracy-monitored workloads")
+        return out
 
     @property
     def datasets(self) -> list[str]:

@@ -23,7 +23,7 @@ from .errors import ResultsError
 from .figure_parts import new_figure, setup_grid, slug
 from .paths import DatasetPaths, atomic_path, figure_paths, table_paths
 from .states import State
-from .tables import TABLES, compute_tables, load_dataset
+from .tables import SEARCH_TABLES, TABLES, compute_tables, load_dataset
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -333,6 +333,28 @@ def power_figure(ctx: FigureContext) -> Iterator[tuple[str, Figure]]:
 
 
 #: Every figure family. Tests parametrise over it; add new figures here.
+def search_figure(ctx: FigureContext) -> Iterator[tuple[str, Figure]]:
+    """The search: energy spent per rung (Wh, bars) and the setups still in (line), one panel per bracket."""
+    table = ctx.tables.get("search_rungs")
+    if table is None or table.height == 0:
+        return
+    panels = sorted(table.select("paradigm", "hardware").unique().rows())
+    fig, axes = _grid(len(panels), 2, (5.5, 3.2))
+    for ax, (paradigm, hardware) in zip(axes, panels):
+        rows = table.filter((pl.col("paradigm") == paradigm) & (pl.col("hardware") == hardware)).sort("rung")
+        rungs = rows["rung"].to_list()
+        ax.bar(rungs, rows["energy_wh"].to_list(), color=ctx.colours.get(hardware, "#2f6f9f"))
+        ax.set_xticks(rungs, [str(r) for r in rungs])
+        ax.set_xlabel("rung (the last survivors' final pass is the last)")
+        ax.set_ylabel("energy spent in the rung (Wh)")
+        ax.set_title(f"{paradigm} on {hardware}")
+        twin = ax.twinx()
+        twin.plot(rungs, rows["runs_trained"].to_list(), color="black", marker="o")
+        twin.set_ylabel("runs trained in the rung")
+        twin.set_ylim(bottom=0)
+    yield "search", fig
+
+
 FIGURES: dict[str, Callable[[FigureContext], Iterator[tuple[str, Figure]]]] = {
     "energy_per_epoch": energy_per_epoch_figures,
     "total_energy": total_energy_figure,
@@ -342,6 +364,7 @@ FIGURES: dict[str, Callable[[FigureContext], Iterator[tuple[str, Figure]]]] = {
     "relative_energy": figures_study.relative_energy_figures,  # workshop Fig. 3
     "multitask_setups": figures_study.multitask_setup_figure,  # workshop Fig. 5
     "power": power_figure,
+    "search": search_figure,
 }
 
 
@@ -350,7 +373,11 @@ def _tables(runs: pl.DataFrame, epochs: pl.DataFrame, tables_dir: Path | None) -
     if tables_dir is not None:
         paths = {name: table_paths(Path(tables_dir), name)[1] for name in TABLES}
         if all(p.is_file() for p in paths.values()):
-            return {name: pl.read_parquet(p) for name, p in paths.items()}
+            tables = {name: pl.read_parquet(p) for name, p in paths.items()}
+            for extra in SEARCH_TABLES:  # written by collect for search configs only
+                if table_paths(Path(tables_dir), extra)[1].is_file():
+                    tables[extra] = pl.read_parquet(table_paths(Path(tables_dir), extra)[1])
+            return tables
     return compute_tables(runs, epochs)
 
 

@@ -2,7 +2,8 @@
 
 The worker (:mod:`energybench.worker`) knows training, metering and threshold
 early stopping; the energy-budget rule (:mod:`energybench.estimate.budget`)
-sits above it and is passed in here. The local executor starts this module;
+and successive halving's gate (:mod:`energybench.search.rungs`) sit above it
+and are passed in here. The local executor starts this module;
 a SLURM array task calls :func:`main` (:class:`energybench.slurm.job.RunJob`).
 """
 
@@ -12,12 +13,13 @@ import sys
 from pathlib import Path
 
 from .estimate import budget
+from .search import rungs
 from .worker import entry
 
 
 def main(run_dir: str | Path) -> int:
     """Execute one run (see :func:`energybench.worker.entry.main` for the return codes)."""
-    return entry.main(run_dir, energy_rule=budget.rule_for)
+    return entry.main(run_dir, energy_rule=budget.rule_for, rung_gate=rungs.gate_for)
 
 
 if __name__ == "__main__":

@@ -187,6 +187,7 @@ def run_meta(spec: dict[str, Any], run: RunPaths, state: str, reason: str | None
         "counter_period_s": rec.get("counter_period_s"),
         "sample_period_s": rec.get("provenance", {}).get("sampler_period_s"),
         "host_mem_gb": rec.get("host_mem_gb"),
+        "pruned_rung": (rec.get("search_decision") or {}).get("rung") if rec.get("stop_reason") == "pruned" else None,
         "sched_energy_j": None,  # collect fills it from the scheduler's accounting, where it has any
         "attempts": int(started.get("attempt", rec.get("attempts", 0)) or 0),
         "device": rec.get("provenance", {}).get("device", spec["training"]["device"]),

@@ -163,6 +163,14 @@ class RunPaths:
     def log(self) -> Path:
         return self.dir / "worker.log"
 
+    @property
+    def paused(self) -> Path:
+        return self.dir / "paused.json"
+
+    @property
+    def rungs(self) -> Path:
+        return self.dir / "rungs.json"
+
 
 @dataclass(frozen=True)
 class ResultsLayout:
@@ -237,6 +245,14 @@ class ResultsLayout:
         return self.root / ".submit.lock"
 
     @property
+    def search_dir(self) -> Path:
+        return self.root / "search"
+
+    def rung_decision(self, bracket: str, rung: int) -> Path:
+        """The decision after rung ``rung`` of one bracket (``<workload>.<hardware>``)."""
+        return self.search_dir / bracket / f"rung-{rung}.json"
+
+    @property
     def dataset_dir(self) -> Path:
         return self.root / "dataset"
 
@@ -300,6 +316,10 @@ class DatasetPaths:
         return self.dir / "samples"
 
     @property
+    def search(self) -> Path:
+        return self.dir / "search.parquet"
+
+    @property
     def schema(self) -> Path:
         return self.dir / "schema.json"
 
@@ -353,9 +373,17 @@ LAYOUT: tuple[tuple[str, str], ...] = (
                                     "(a restarted run resumes from it)"),
     ("runs/<run_id>/encoder.pt", "`pamap2-autoencoder`: the last epoch's encoder, which the same setup's and "
                                  "repeat's `pamap2-frozen` and `pamap2-unfrozen` runs train on"),
+    ("runs/<run_id>/paused.json", "search: the run reached the end of its rung and waits for the rung's "
+                                  "decision (rung, epoch, attempt); cleared when it starts again"),
+    ("runs/<run_id>/rungs.json", "search: every rung the run finished (rung, epoch, attempt, time), never cleared"),
     ("runs/<run_id>/worker.log", "local executor: the worker's stdout and stderr (on SLURM: `jobs/submitit/`)"),
     ("archive/<run_id>-<time>/", "`submit --force`: a run's earlier directory, moved aside before it is "
                                  "rerun (never deleted)"),
+    ("search/", "`search:` configs: the successive-halving decisions"),
+    ("search/<bracket>/", "one bracket: the setups of one workload on one hardware (`<workload>.<hardware>`)"),
+    ("search/<bracket>/rung-<rung>.json", "the decision after one rung: every candidate setup's score and "
+                                          "measures, the survivors, the pruned, the missing; written once, "
+                                          "atomically, by the first worker or executor that needs it"),
     ("jobs/", "SLURM submissions"),
     ("jobs/submitit/", "submitit's folder, mode 0700 (its pickles execute code when loaded): sbatch "
                        "scripts, pickled jobs, one log per task"),
@@ -369,6 +397,7 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     ("dataset/epochs.parquet", "one row per measured epoch (the latest attempt's, once)"),
     ("dataset/samples/", "every sample, partitioned by hardware and dataset (hive style)"),
     ("dataset/samples/hardware=<hardware>/dataset=<dataset>/<run_id>.parquet", "one run's samples"),
+    ("dataset/search.parquet", "`search:` configs: one row per candidate run of every rung decision"),
     ("dataset/schema.json", "the schema version and every column with its type and unit"),
     ("dataset/quarantine.json", "the shards `collect` refused to merge, each with a one-line reason "
                                 "(the files stay where they are)"),

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .config import CelebaData, Data, EarlyStopping, Experiment, Meter, Pamap2Data, Training
+from .config import CelebaData, Data, EarlyStopping, Experiment, Meter, Pamap2Data, Search, Training
 from .paradigms import PARADIGMS, stage
 
 
@@ -66,12 +66,14 @@ class RunSpec:
     timeout_min: int  # wall-time limit of the run, minutes
     loader: str = "resident"  # the input pipeline (config data.loader): resident | dataloader
     loader_workers: int | None = None  # dataloader worker processes (None: the job's CPUs - 1)
+    search: Search | None = None  # the config's search section (successive halving); None: the full grid
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``spec.json``, ``plan.json``): sections as plain dicts."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         for key in _SECTIONS:
             out[key] = out[key].model_dump(mode="json")
+        out["search"] = self.search.model_dump(mode="json") if self.search is not None else None
         return out
 
     @classmethod
@@ -83,6 +85,7 @@ class RunSpec:
         values["training"] = Training.model_validate(d["training"])
         values["meter"] = Meter.model_validate(d["meter"])
         values["data"] = DATA_SECTIONS[d["dataset"]].model_validate(d["data"])
+        values["search"] = Search.model_validate(d["search"]) if d.get("search") else None
         return cls(**values)
 
 
@@ -96,7 +99,9 @@ def _identity(exp: Experiment, paradigm: str, setup: int, bs: int, lr: float,
     # (resident, no worker count) it is left out, so configs written before it keep their run ids.
     pipeline = {k: v for k, v in (("loader", exp.data.loader), ("loader_workers", exp.data.loader_workers))
                 if v != Data.model_fields[k].default}
-    return {**pipeline,
+    # A search prunes runs, so it is part of the meaning too; without one, ids stay as they were.
+    search = {"search": exp.search.model_dump(mode="json")} if exp.search is not None else {}
+    return {**pipeline, **search,
         "experiment": exp.name,
         "paradigm": paradigm,
         "setup": setup,
@@ -152,6 +157,7 @@ def plan(exp: Experiment) -> list[RunSpec]:
                 timeout_min=exp.executor.timeout_min,
                 loader=exp.data.loader,
                 loader_workers=exp.data.loader_workers,
+                search=exp.search,
             )
         )
     return sorted(specs, key=lambda s: (s.stage, exp.hardware.index(s.hardware),

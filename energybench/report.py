@@ -16,7 +16,7 @@ folder can be moved, opened in a browser or printed as it is).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from .boundary import boundary_blocks, conversions_blocks
 from .choices import Choice, choices_blocks, read_choices
 from .claims import CLAIMS_FILE, check_claims, claims_blocks, load_claims
 from .errors import ResultsError
+from .tables import SEARCH_TABLES
 from .findings import TOPICS, Finding, compute_findings
 from .paths import DatasetPaths, ResultsLayout, atomic_path, figure_paths
 from .reference import REFERENCE_DIR, Reference, compare_energy_per_epoch, compare_freeze_savings, \
@@ -299,13 +300,14 @@ def _sections(inp: ReportInput, findings: Sequence[Finding]) -> list[Block]:
         if s.figures and not shown:
             blocks.append(Text("No figure here: run `energybench figures DIR` first (a figure without data is "
                                "not drawn)."))
-    claimed_tables = {t for s in SECTIONS for t in s.tables} | {"conversions"}  # its own section, below
+    blocks += _search_blocks(inp, order)
+    claimed_tables = {t for s in SECTIONS for t in s.tables} | {"conversions", *SEARCH_TABLES}  # own sections
     other_tables = sorted(set(inp.tables) - claimed_tables)
     if other_tables:
         blocks.append(Heading("Other tables", 2))
         for name in other_tables:
             blocks += _table_blocks(name, inp)
-    claimed = {f for s in SECTIONS for f in s.figures}
+    claimed = {f for s in SECTIONS for f in s.figures} | {"search"}
     other_figures = sorted((src for src in inp.figures if _figure_family(Path(src).stem) not in claimed), key=order)
     if other_figures:
         blocks.append(Heading("Other figures", 2))
@@ -317,6 +319,29 @@ def _sections(inp: ReportInput, findings: Sequence[Finding]) -> list[Block]:
     if inp.reference is None:
         return blocks + [Text(inp.reference_note or "No published values.")]
     return blocks + [Text(_hardware_text(inp.reference, inp.tables, inp.pairs))]
+
+
+def _search_blocks(inp: ReportInput, order: Callable[[str], tuple[int, str]]) -> list[Block]:
+    """The search's section: what it spent against the full grid's estimated energy, per rung."""
+    cost = inp.tables.get("search_cost")
+    if cost is None:
+        return []
+    lines = []
+    for r in cost.iter_rows(named=True):
+        share = f"{100 * r['share_frac']:.0f} %" if r["share_frac"] is not None else "an unknown share"
+        chosen = (f"setup {r['chosen_setup']} ({r['chosen_energy_to_threshold_wh']:.4g} Wh to the threshold)"
+                  if r["chosen_setup"] is not None else "no setup that reached the threshold")
+        lines.append(f"{r['paradigm']} on {r['hardware']}: the search spent {r['search_energy_wh']:.4g} Wh, "
+                     f"{share} of the full grid's estimated {r['full_grid_estimate_wh']:.4g} Wh (the pruned runs' "
+                     f"measured epochs plus the forecast of the rest to their early stop); {r['pruned']} of "
+                     f"{r['runs']} runs pruned; it chose {chosen}.")
+    blocks: list[Block] = [Heading("Search", 2), Text(" ".join(lines))]
+    for name in SEARCH_TABLES:
+        if name in inp.tables:
+            blocks += _table_blocks(name, inp)
+    for src in sorted((src for src in inp.figures if _figure_family(Path(src).stem) == "search"), key=order):
+        blocks += _figure_blocks(src, inp)
+    return blocks
 
 
 def _claims_section(inp: ReportInput) -> list[Block]:

@@ -14,11 +14,12 @@ import pyarrow as pa
 #: Bumped whenever columns are added. Version 2 added the per-domain energy columns
 #: (gpu/cpu/dram), the energy counter's update period, the scheduler's energy, host memory,
 #: the sampling period and the input pipeline (loader, image size).
-SCHEMA_VERSION = 2
+#: Version 3 added the search's columns (epochs.rung, runs.pruned_rung) and dataset/search.parquet.
+SCHEMA_VERSION = 3
 #: The energy domains a reading, an epoch and a run split into, in the order columns and tables show them.
 DOMAINS: tuple[str, ...] = ("gpu", "cpu", "dram")
 #: Versions whose shards this version reads (columns added since are null there).
-READABLE_VERSIONS = frozenset({1, 2})
+READABLE_VERSIONS = frozenset({1, 2, 3})
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ EPOCH_COLUMNS: tuple[Column, ...] = (
                 Column(f"net_{d}_energy_j", pa.float64(), f"{d}_energy_j minus the {d} idle power x duration_s, joules", nullable=True, since=2))),
     Column("energy_domains", pa.string(), "the domains energy_j sums, e.g. gpu+cpu+dram", nullable=True, since=2),
     Column("short_for_counter", pa.bool_(), "true when the epoch lasted fewer than 5 updates of the GPU energy counter", nullable=True, since=2),
+    Column("rung", pa.int32(), "search: the successive-halving rung the epoch belongs to (0 = the first; the last survivors' final pass is the number of rungs); null without a search", nullable=True, since=3),
 )
 
 RUN_COLUMNS: tuple[Column, ...] = (
@@ -96,7 +98,7 @@ RUN_COLUMNS: tuple[Column, ...] = (
     Column("status", pa.string(), "COMPLETED | FAILED | ... (final worker state)"),
     Column("epochs", pa.int32(), "epochs trained"),
     Column("threshold_epoch", pa.int32(), "first epoch whose monitored accuracy reached the threshold; null if never", nullable=True),
-    Column("stop_reason", pa.string(), "patience | max_epochs | energy_budget | failed: ...", nullable=True),
+    Column("stop_reason", pa.string(), "patience | max_epochs | energy_budget | pruned (search) | failed: ...", nullable=True),
     Column("best_val_accuracy", pa.float64(), "best monitored validation accuracy, 0..1", nullable=True),
     Column("duration_s", pa.float64(), "wall time of training (all epochs, all attempts), seconds"),
     Column("energy_j", pa.float64(), "gross energy of all epochs, joules", nullable=True),
@@ -127,8 +129,29 @@ RUN_COLUMNS: tuple[Column, ...] = (
     Column("counter_period_s", pa.float64(), "update period of the GPU energy counter, measured at open, seconds", nullable=True, since=2),
     Column("sample_period_s", pa.float64(), "the sampler's period, seconds", nullable=True, since=2),
     Column("host_mem_gb", pa.float64(), "host memory the job requested (SLURM --mem), else the host's RAM, GB", nullable=True, since=2),
+    Column("pruned_rung", pa.int32(), "search: the rung after which the run was pruned (stop_reason pruned); null otherwise", nullable=True, since=3),
     Column("sched_energy_j", pa.float64(), "the scheduler's ConsumedEnergyRaw of the run's job (node-level: meaningless on shared nodes), joules", nullable=True, since=2),
 )
+
+SEARCH_COLUMNS: tuple[Column, ...] = (
+    Column("paradigm", pa.string(), "the bracket's workload"),
+    Column("hardware", pa.string(), "the bracket's hardware"),
+    Column("rung", pa.int32(), "the rung decided (0 = the first)"),
+    Column("ends_epoch", pa.int32(), "the rung's last epoch, 1-based"),
+    Column("objective", pa.string(), "forecast | sm2 | zeus | accuracy"),
+    Column("run_id", pa.string(), "a candidate run of the rung"),
+    Column("setup", pa.int32(), "its setup"),
+    Column("score", pa.float64(), "the run's cost under the objective (lower is better; joules for forecast and zeus, unitless for sm2 and accuracy)", nullable=True),
+    Column("setup_score", pa.float64(), "the setup's cost: the mean over its repeats", nullable=True),
+    Column("survived", pa.bool_(), "the setup went on to the next rung"),
+    Column("epochs", pa.int32(), "epochs the run had trained when the rung was decided"),
+    Column("energy_j", pa.float64(), "energy of those epochs, joules"),
+    Column("best_val_accuracy", pa.float64(), "best validation accuracy of those epochs, 0..1", nullable=True),
+    Column("energy_to_threshold_j", pa.float64(), "energy to the accuracy threshold: measured if reached, else forecast, joules", nullable=True),
+    Column("threshold_reached", pa.bool_(), "the run had reached the threshold by then"),
+    Column("decided_at_s", pa.float64(), "Unix time of the decision, seconds"),
+)
+
 
 def added_since(columns: tuple[Column, ...], version: int) -> frozenset[str]:
     """Names of the columns a shard of schema ``version`` cannot have (added later)."""
@@ -138,6 +161,7 @@ def added_since(columns: tuple[Column, ...], version: int) -> frozenset[str]:
 SAMPLE_SCHEMA = _schema(SAMPLE_COLUMNS)
 EPOCH_SCHEMA = _schema(EPOCH_COLUMNS)
 RUN_SCHEMA = _schema(RUN_COLUMNS)
+SEARCH_SCHEMA = _schema(SEARCH_COLUMNS)
 
 #: Metadata key under which every shard records the schema version.
 VERSION_KEY = b"energybench.schema_version"
@@ -159,6 +183,7 @@ def describe() -> dict[str, list[dict[str, object]]]:
         "runs": rows(RUN_COLUMNS),
         "epochs": rows(EPOCH_COLUMNS),
         "samples": rows(SAMPLE_COLUMNS),
+        "search": rows(SEARCH_COLUMNS),
     }
 
 
@@ -166,7 +191,9 @@ def markdown() -> str:
     """The contract as Markdown tables (the README's dataset schema section is this text)."""
     out = []
     for title, cols in (("dataset/runs.parquet", RUN_COLUMNS), ("dataset/epochs.parquet", EPOCH_COLUMNS),
-                        ("dataset/samples/ (partitioned by hardware and dataset)", SAMPLE_COLUMNS)):
+                        ("dataset/samples/ (partitioned by hardware and dataset)", SAMPLE_COLUMNS),
+                        ("dataset/search.parquet (search: configs only; one row per candidate run and rung decision)",
+                         SEARCH_COLUMNS)):
         out += [f"`{title}`", "", "| column | type | meaning (unit) |", "|---|---|---|"]
         for c in cols:
             doc = c.doc.replace("|", "\\|")

@@ -118,6 +118,8 @@ def _join(m: RunState, run: RunPaths, now: float, lost_after_s: float, job: "Job
     if record is not None and record.state in LIVE:
         if record.state in _RUNNING_LIKE:
             return replace(m, state=State.RUNNING, reason=None)
+        if run.paused.exists():  # the task of its next rung waits for the rung to end
+            return replace(m, state=State.PENDING)
         why = f"requeued after attempt {m.attempt}" if this_job_started else None
         if why and record.previous_state in _SCHED_WHY:  # SLURM requeued it after a node failure
             why = f"{_SCHED_WHY[record.previous_state]} during attempt {m.attempt}; requeued by SLURM"
@@ -126,6 +128,8 @@ def _join(m: RunState, run: RunPaths, now: float, lost_after_s: float, job: "Job
         return replace(m, state=State.PENDING, reason=why)
     if fresh_failure:
         return m  # the worker said why (FAILED or TIMEOUT, with its reason)
+    if run.paused.exists():
+        return m  # paused at a rung's end: a later submission goes on
     if record is not None:
         detail = _ended(record)
         if record.state == "COMPLETED":
@@ -176,6 +180,10 @@ def _marker_state(spec: dict[str, Any], run: RunPaths, now: float, lost_after_s:
     if run.failed.exists():
         f = _safe_json(run.failed)
         return RunState(**base, state=_marked(f), reason=f.get("reason"), **common)
+    if run.paused.exists():
+        p = _safe_json(run.paused)
+        return RunState(**base, state=State.PENDING, reason=f"search: paused at the end of rung {p.get('rung')} "
+                        f"(epoch {p.get('epoch')}), waiting for the rung's decision", **common)
     if now - last_s > lost_after_s:
         return RunState(**base, state=State.LOST, reason=f"no heartbeat for {now - last_s:.0f} s", **common)
     return RunState(**base, state=State.RUNNING, **common)

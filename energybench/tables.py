@@ -357,6 +357,9 @@ def energy_to_target(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
 
 
 #: Every table, by file name. Tests parametrise over it; add new tables here.
+#: Tables ``collect`` adds for search configs (:mod:`energybench.search.record`; they need the decisions too).
+SEARCH_TABLES = ("search_cost", "search_rungs")
+
 TABLES: dict[str, Callable[[pl.DataFrame, pl.DataFrame], pl.DataFrame]] = {
     "energy_per_epoch": energy_per_epoch,
     "total_energy": total_energy,

@@ -110,6 +110,7 @@ def _reaches(graph: dict[str, set[str]], source: str, forbidden: str) -> list[tu
 #: (lower layer, a layer above it that it must not import)
 LAYERS = [
     ("energybench.worker", "energybench.estimate"),
+    ("energybench.worker", "energybench.search"),
     ("energybench.worker", "energybench.executors"),
     ("energybench.worker", "energybench.slurm"),
     ("energybench.worker", "energybench.submit"),

@@ -23,6 +23,7 @@ from ..config import Experiment
 from ..errors import EnergybenchError, SubmitError
 from ..paths import ResultsLayout, RunPaths, read_json
 from ..plan import RunSpec
+from ..search.rungs import experiment_schedule, settle
 from ..states import State
 from ..status import RunState, run_states
 from ..units import S_PER_MIN
@@ -80,8 +81,20 @@ class LocalExecutor:
         return run_states(layout)
 
     def run(self, prepared: Prepared, selection: Selection, *, echo: Echo = print) -> Outcome:
-        """Execute the selected runs as worker subprocesses; returns when all have ended."""
-        run_local(self.exp, prepared.layout, selection.todo, echo=echo)
+        """Execute the selected runs as worker subprocesses; returns when all have ended.
+
+        With a search, in passes: after each, the rung's decisions are made and
+        the survivors go on from their checkpoints (the pruned never start again).
+        """
+        todo = selection.todo
+        sched = experiment_schedule(self.exp)
+        for n in range(sched.passes + 1 if sched is not None else 1):
+            if n:
+                todo = settle(prepared.layout, todo)
+                if not todo:
+                    break
+                echo(f"search: {len(todo)} runs go on from their checkpoints (pass {n + 1})")
+            run_local(self.exp, prepared.layout, todo, echo=echo)
         return Outcome(self.kind, len(selection.todo), waited=True)
 
     def dry_run(self, prepared: Prepared, selection: Selection, *, echo: Echo = print) -> Outcome:
@@ -149,9 +162,9 @@ def _record_exit(run: RunPaths, rc: int, started_s: float) -> None:
     """
     if run.done.exists():
         return
-    if run.failed.exists():
+    for marker in (run.failed, run.paused):
         try:
-            if float(read_json(run.failed).get("time_s", 0)) >= started_s:
+            if marker.exists() and float(read_json(marker).get("time_s", 0)) >= started_s:
                 return
         except (OSError, ValueError):
             pass
@@ -186,6 +199,10 @@ def _summary(layout: ResultsLayout, spec: RunSpec) -> str:
     what = f"{spec.paradigm} setup {spec.setup} repeat {spec.repeat} on {spec.hardware} ({spec.run_id})"
     if run.done.exists():
         d = read_json(run.done)
-        return f"COMPLETED {what}: {d.get('epochs')} epochs"
+        pruned = f" (pruned after rung {d.get('rung')})" if d.get("pruned") else ""
+        return f"COMPLETED {what}: {d.get('epochs')} epochs{pruned}"
+    if run.paused.exists():
+        p = read_json(run.paused)
+        return f"PAUSED    {what}: end of rung {p.get('rung')} at epoch {p.get('epoch')}, waiting for its decision"
     reason = read_json(run.failed).get("reason") if run.failed.exists() else "no marker"
     return f"FAILED    {what}: {reason}; log: {run.log}"

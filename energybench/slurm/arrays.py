@@ -104,3 +104,24 @@ def group_arrays(todo: list[RunSpec], max_array_size: int,
             for idx, rid in members[n_aligned:]:
                 add(hw, paradigm, stage, [rid], Dependency("afterok", ((ref, idx),)))
     return arrays
+
+
+def rung_arrays(arrays: list[JobArray], passes: int) -> list[JobArray]:
+    """A search's arrays: ``arrays`` (its first rung), then one copy per later pass.
+
+    The copy for pass ``k`` (named ``<name>.r<k>``) waits with ``afterany`` for
+    every array of the same hardware and workload in pass ``k - 1``: a rung is
+    decided once all its runs have ended, and each task's gate then either
+    continues its run from the checkpoint or finds it pruned and exits.
+    """
+    out = list(arrays)
+    previous = list(arrays)
+    for k in range(1, passes):
+        current = []
+        for arr in arrays:
+            peers = [p for p in previous if (p.hardware, p.paradigm) == (arr.hardware, arr.paradigm)]
+            dep = Dependency("afterany", tuple((f"@{p.name}", None) for p in peers))
+            current.append(JobArray(f"{arr.name}.r{k}", arr.hardware, arr.paradigm, arr.stage, arr.run_ids, dep))
+        out += current
+        previous = current
+    return out

@@ -27,7 +27,7 @@ from ..errors import ConfigError, SubmitError
 from ..executors.base import Echo, Outcome, Prepared, Selection
 from ..paths import ResultsLayout, write_json
 from ..status import RunState, current_states
-from .arrays import group_arrays
+from .arrays import JobArray, group_arrays, rung_arrays
 from .cluster import DEFAULT_MAX_ARRAY_SIZE, ClusterFacts, query_cluster, validate_against_cluster
 from .manifest import TaskId
 from .profile import Profile, check_hardware, load_profile
@@ -110,12 +110,21 @@ def _queued_tasks(selection: Selection) -> dict[str, TaskId]:
     return {rid: TaskId.parse(job_id) for rid, job_id in selection.queued.items()}
 
 
+def plan_arrays(exp: Experiment, selection: Selection, max_array_size: int) -> list[JobArray]:
+    """The job arrays of ``selection``: grouped and split; with a search, one set per pass (rung)."""
+    from ..search.rungs import experiment_schedule
+
+    arrays = group_arrays(selection.todo, max_array_size, _queued_tasks(selection))
+    sched = experiment_schedule(exp)
+    return rung_arrays(arrays, sched.passes) if sched is not None else arrays
+
+
 def render_arrays(exp: Experiment, layout: ResultsLayout, selection: Selection, target: Target,
                   echo: Echo = print) -> list[Path]:
     """Write one sbatch script per array to ``DIR/jobs/dry-run/`` (replacing an earlier dry run); submit nothing."""
     _check_path(layout)
     specs = selection.todo
-    arrays = group_arrays(specs, target.max_array_size)
+    arrays = plan_arrays(exp, Selection(specs), target.max_array_size)
     tmp = layout.dry_run_dir.with_name(f".dry-run-{uuid.uuid4().hex[:8]}")
     tmp.mkdir(parents=True)
     index = []
@@ -152,7 +161,7 @@ def submit_arrays(exp: Experiment, layout: ResultsLayout, selection: Selection, 
     _check_path(layout)
     _private_dir(layout.submitit_dir)
     manifest = Manifest.load(layout.manifest)
-    arrays = group_arrays(selection.todo, target.max_array_size, _queued_tasks(selection))
+    arrays = plan_arrays(exp, selection, target.max_array_size)
     job_ids: dict[str, str] = {}
     try:
         for arr in arrays:

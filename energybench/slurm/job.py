@@ -42,7 +42,7 @@ class RunJob(Checkpointable):
         run = RunPaths(Path(run_dir))
         if rc == signals.REQUEUE:
             attempt = markers.previous_attempts(run)
-            if attempt >= self.max_attempts:
+            if markers.attempts_this_rung(run) >= self.max_attempts:
                 markers.mark_failed(run, f"stopped by SLURM's signal (preemption or time limit) on attempt "
                                          f"{attempt} of max_attempts {self.max_attempts}; raise time_limit_min "
                                          "or max_attempts in the cluster profile", state=State.TIMEOUT,

@@ -29,8 +29,11 @@ from ..plan import RunSpec
 from ..states import State
 from ..units import BYTES_PER_GIB, MIB_PER_GIB
 from . import markers
-from .rules import EnergyRuleFactory
+from .rules import EnergyRuleFactory, RungGateFactory
 from .signals import REQUEUE, STOP, Interrupted
+
+#: The stop reason a run's record carries while it waits at the end of a search rung.
+PAUSED = "rung_end"
 
 
 def _git_commit() -> str | None:
@@ -75,8 +78,13 @@ def _provenance(device: Any, meter_info: dict[str, Any], spec: RunSpec) -> dict[
     return info
 
 
-def execute(run: RunPaths, energy_rule: EnergyRuleFactory | None = None) -> dict[str, Any]:
-    """Run the training described by ``run.spec``; returns the run record."""
+def execute(run: RunPaths, energy_rule: EnergyRuleFactory | None = None,
+            rung_gate: RungGateFactory | None = None) -> dict[str, Any] | None:
+    """Run the training described by ``run.spec``; returns the run record (None: pruned, nothing trained).
+
+    A searched run (``rung_gate``) first passes its gate: pruned, it ends here;
+    else it trains to the end of its rung, records the pause and returns.
+    """
     import torch
 
     from ..meter import open_meter
@@ -88,6 +96,14 @@ def execute(run: RunPaths, energy_rule: EnergyRuleFactory | None = None) -> dict
     from .train import run_epochs
 
     spec = RunSpec.from_dict(read_json(run.spec))
+    gate = rung_gate(spec, run) if rung_gate is not None else None
+    if gate is not None and run.done.exists():
+        print(f"energybench worker: run {spec.run_id} has completed; nothing to do", file=sys.stderr)
+        return None
+    admission = gate.admit() if gate is not None else None
+    if admission is not None and admission.pruned:
+        print(f"energybench worker: run {spec.run_id} was pruned after rung {admission.rung}", file=sys.stderr)
+        return None
     attempt = markers.previous_attempts(run) + 1
     started = markers.mark_started(run, attempt)
     t_start = time.time()
@@ -136,7 +152,8 @@ def execute(run: RunPaths, energy_rule: EnergyRuleFactory | None = None) -> dict
                 idle_domain_w = idle_powers(idle)
         result = run_epochs(spec, run, attempt, task, sampler, device, idle_power_w, on_epoch,
                             stop_requested=STOP, energy_rule=energy_rule, idle_domain_w=idle_domain_w,
-                            counter_period_s=counter_period_s)
+                            counter_period_s=counter_period_s,
+                            until_epoch=admission.until_epoch if admission is not None else None)
         if spec.paradigm == "pamap2-autoencoder":
             task.save_artifacts(run.encoder)
     finally:
@@ -146,7 +163,7 @@ def execute(run: RunPaths, energy_rule: EnergyRuleFactory | None = None) -> dict
     meter_info = meter.info()
     record = {
         **spec.to_dict(), "status": State.COMPLETED, "attempt": attempt, "attempts": attempt,
-        "epochs": result.epochs, "stop_reason": result.stop_reason,
+        "epochs": result.epochs, "stop_reason": PAUSED if result.paused else result.stop_reason,
         "threshold_epoch": result.threshold_epoch, "best_val_accuracy": result.best_val_accuracy,
         "resumed_from_epoch": result.resumed_from_epoch, "energy_budget": result.energy_budget,
         "idle_power_w": idle_power_w, **{f"idle_{d}_power_w": w for d, w in idle_domain_w.items()},
@@ -156,6 +173,11 @@ def execute(run: RunPaths, energy_rule: EnergyRuleFactory | None = None) -> dict
         "attempt_wall_s": time.time() - t_start, "started": started,
         "provenance": _provenance(device, meter_info, spec), **characteristics,
     }
+    if result.paused and gate is not None and admission is not None:
+        record["status"] = State.PENDING
+        write_json(run.record, record)
+        gate.paused(admission.rung, result.epochs, attempt)
+        return record
     write_json(run.record, record)
     markers.mark_done(run, attempt=attempt, epochs=result.epochs)
     return record
@@ -191,17 +213,20 @@ def idle_powers(idle: Any) -> dict[str, float]:
     return out
 
 
-def main(run_dir: str | Path, energy_rule: EnergyRuleFactory | None = None) -> int:
-    """Execute one run; 0 on success, 1 on failure (recorded in ``failed.json``), :data:`REQUEUE` on request.
+def main(run_dir: str | Path, energy_rule: EnergyRuleFactory | None = None,
+         rung_gate: RungGateFactory | None = None) -> int:
+    """Execute one run; 0 on success (or a pause at a search rung's end, or pruned), 1 on failure
+    (recorded in ``failed.json``), :data:`REQUEUE` on request.
 
-    ``energy_rule`` is the extra stopping rule each run gets (the energy budget); None: none.
+    ``energy_rule`` is the extra stopping rule each run gets (the energy budget); ``rung_gate``
+    successive halving's gate (the search); None: none.
     """
     run = RunPaths(Path(run_dir).absolute())
     if not run.spec.exists():
         print(f"energybench worker: {run.spec}: no run spec here", file=sys.stderr)
         return 2
     try:
-        execute(run, energy_rule)
+        execute(run, energy_rule, rung_gate)
         return 0
     except Interrupted as exc:
         markers.heartbeat(run, attempt=markers.previous_attempts(run), epoch=exc.epoch, interrupted=True)

@@ -34,11 +34,26 @@ def previous_attempts(run: RunPaths) -> int:
         return 0
 
 
+def attempts_this_rung(run: RunPaths) -> int:
+    """Attempts started since the run last paused at a search rung's end (all of them without a search).
+
+    A searched run starts one attempt per rung; only requeues within a rung count against
+    ``max_attempts``.
+    """
+    attempt = previous_attempts(run)
+    try:
+        rungs = read_json(run.rungs) if run.rungs.exists() else []
+        last = max((int(r.get("attempt", 0)) for r in rungs), default=0) if isinstance(rungs, list) else 0
+    except (OSError, ValueError):
+        last = 0
+    return attempt - last
+
+
 def mark_started(run: RunPaths, attempt: int) -> dict[str, Any]:
     """Record that ``attempt`` started; clears a previous attempt's end markers."""
     info = {"attempt": attempt, "host": socket.gethostname(), "pid": os.getpid(),
             "time_s": time.time(), **scheduler_ids()}
-    for stale in (run.done, run.failed):
+    for stale in (run.done, run.failed, run.paused):
         stale.unlink(missing_ok=True)
     write_json(run.started, info)
     return info

@@ -39,3 +39,27 @@ class EnergyRule(Protocol):
 
 #: ``(spec, run, attempt, start_epoch) -> rule`` for one run, or None when the run's config turns it off.
 EnergyRuleFactory = Callable[["RunSpec", "RunPaths", int, int], "EnergyRule | None"]
+
+
+class Admission(Protocol):
+    """What one launch of a searched run may do."""
+
+    rung: int  # the rung this launch trains in
+    until_epoch: int | None  # pause (checkpointed) after this epoch; None: train to early stopping
+    pruned: bool  # a rung's decision pruned the run: it is finished, nothing trains
+
+
+class RungGate(Protocol):
+    """Successive halving's gate (:mod:`energybench.search.rungs`), passed at every launch of a run."""
+
+    def admit(self) -> Admission:
+        """Where the run stands: its rung and the epoch it pauses at, or pruned."""
+        ...
+
+    def paused(self, rung: int, epoch: int, attempt: int) -> None:
+        """The run reached the end of ``rung`` after ``epoch`` (checkpointed); record it."""
+        ...
+
+
+#: ``(spec, run) -> gate`` for one run, or None when its config has no search.
+RungGateFactory = Callable[["RunSpec", "RunPaths"], "RungGate | None"]

@@ -39,6 +39,7 @@ class LoopResult:
     best_val_accuracy: float | None
     resumed_from_epoch: int
     energy_budget: dict[str, Any] | None = None  # the energy rule's stopping decision, if it stopped the run
+    paused: bool = False  # stopped at ``until_epoch`` (the end of a search rung), checkpointed, not finished
 
 
 def make_optimizer(spec: RunSpec, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
@@ -93,14 +94,15 @@ def run_epochs(spec: RunSpec, run: RunPaths, attempt: int, task: Any, sampler: A
                device: torch.device, idle_power_w: float | None,
                progress: Callable[..., None], stop_requested: threading.Event | None = None,
                energy_rule: EnergyRuleFactory | None = None, idle_domain_w: dict[str, float] | None = None,
-               counter_period_s: float | None = None) -> LoopResult:
+               counter_period_s: float | None = None, until_epoch: int | None = None) -> LoopResult:
     """Train ``task`` until early stopping, resuming from the run's checkpoint if any.
 
     When ``stop_requested`` is set (a signal), the loop raises :class:`Interrupted` at the
     next step: the epoch in progress is dropped (not written, not
     checkpointed) and the next attempt trains it again from the checkpoint.
     ``energy_rule`` builds this run's extra stopping rule (the energy budget), asked
-    after every epoch of an accuracy-monitored run.
+    after every epoch of an accuracy-monitored run. ``until_epoch`` (a search rung's end) pauses
+    the loop after that epoch: the result says ``paused``, the checkpoint is the resume point.
     """
     stop_requested = stop_requested if stop_requested is not None else threading.Event()
     es = spec.early_stopping
@@ -131,6 +133,10 @@ def run_epochs(spec: RunSpec, run: RunPaths, attempt: int, task: Any, sampler: A
     stop = stopper.stop_reason is not None
     epoch = start_epoch
     while not stop:
+        if until_epoch is not None and epoch >= until_epoch:
+            return LoopResult(epochs=stopper.epoch, stop_reason=None, threshold_epoch=stopper.threshold_epoch,
+                              best_val_accuracy=stopper.best if task.monitor == "val_accuracy" else None,
+                              resumed_from_epoch=start_epoch, paused=True)
         if stop_requested.is_set():
             raise Interrupted(epoch)
         epoch += 1
