@@ -120,6 +120,8 @@ def _join(m: RunState, run: RunPaths, now: float, lost_after_s: float, job: "Job
             return replace(m, state=State.RUNNING, reason=None)
         if run.paused.exists():  # the task of its next rung waits for the rung to end
             return replace(m, state=State.PENDING)
+        if m.state == State.RUNNING and this_job_started and record.reason == "Dependency":
+            return replace(m, reason=None)  # a search: this rung's task runs, the next rung's waits
         why = f"requeued after attempt {m.attempt}" if this_job_started else None
         if why and record.previous_state in _SCHED_WHY:  # SLURM requeued it after a node failure
             why = f"{_SCHED_WHY[record.previous_state]} during attempt {m.attempt}; requeued by SLURM"

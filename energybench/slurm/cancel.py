@@ -23,6 +23,26 @@ def _select(planned: list[str], wanted: list[str]) -> set[str]:
     return out
 
 
+def _earlier_rungs(manifest: Manifest, run_ids: list[str], whole: bool) -> list[str]:
+    """The SLURM ids of the earlier rung arrays (or tasks) of the searched runs ``run_ids``.
+
+    A search submits one array per rung (``<array>``, ``<array>.r1``, ...); the manifest's
+    entry of a run is its last rung's task, its history the earlier ones.
+    """
+    out: set[str] = set()
+    runs = manifest.data.get("runs", {})
+    for rid in run_ids:
+        entry = runs.get(rid) or {}
+        base, sep, _ = str(entry.get("array", "")).rpartition(".r")
+        if not sep:
+            continue
+        for old in entry.get("history", []):
+            name = str(old.get("array", ""))
+            if name == base or name.startswith(base + ".r"):
+                out.add(str(old["array_job_id"]) if whole else str(old["job_id"]))
+    return sorted(out)
+
+
 def cancel_runs(layout: ResultsLayout, run_ids: list[str]) -> tuple[int, list[str]]:
     """``scancel`` (one call) the queued and running jobs of ``run_ids`` (all runs if empty).
 
@@ -40,5 +60,9 @@ def cancel_runs(layout: ResultsLayout, run_ids: list[str]) -> tuple[int, list[st
     ids = sorted({t.array_job_id for t in tasks}, key=int) if chosen is None else [str(t) for t in tasks]
     if ids:
         slurm(["scancel", *ids], timeout_s=60)
+        earlier = _earlier_rungs(Manifest.load(layout.manifest), [s.run_id for s in live], whole=chosen is None)
+        if earlier:  # a search's earlier rungs: some may have ended already, which scancel reports as an error
+            slurm(["scancel", *earlier], timeout_s=60, check=False)
+            ids += earlier
     forget(layout.scheduler_cache)
     return len(live), ids
