@@ -28,7 +28,10 @@ from .planfile import fingerprint, read_plan, write_plan
 from .states import State
 from .status import RunState, run_states
 
-__all__ = ["Prepared", "Submission", "prepare", "select_runs", "submit", "write_layout"]
+__all__ = ["Prepared", "Submission", "follow", "prepare", "select_runs", "submit", "write_layout"]
+
+#: ``submit --follow``: the shortest interval between two top-ups, seconds (one scheduler round each).
+MIN_FOLLOW_INTERVAL_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -163,3 +166,26 @@ def submit(config: Path, results: Path | None = None, executor: str | None = Non
         if force:
             _archive(p.layout, sel.todo)
         return Submission(p, ex.run(p, sel, echo=echo))
+
+
+def follow(config: Path, results: Path | None = None, executor: str | None = None, *,
+           interval_s: float = 60.0, max_rounds: int | None = None, echo: Callable[[str], None] = print,
+           profile: Path | None = None, sleep: Callable[[float], None] = time.sleep) -> Submission:
+    """``submit --follow``: submit, then top up what the submission limits held back, every ``interval_s``.
+
+    Each round is one ``submit`` (one sacct and one squeue query, two sacctmgr);
+    returns once nothing is held back (or after ``max_rounds``). Ctrl-C stops it
+    between or during rounds; what was submitted stays queued.
+    """
+    if interval_s < MIN_FOLLOW_INTERVAL_S:
+        raise SubmitError(f"--interval {interval_s:g}: at least {MIN_FOLLOW_INTERVAL_S:g} s between two top-ups "
+                          "(each asks the scheduler; a login node is shared)")
+    rounds = 0
+    while True:
+        sub = submit(config, results, executor, echo=echo, profile=profile)
+        rounds += 1
+        if sub.outcome.held == 0 or sub.outcome.waited or (max_rounds is not None and rounds >= max_rounds):
+            return sub
+        echo(f"follow: {sub.outcome.held} runs held back; next top-up in {interval_s:g} s (Ctrl-C stops following; "
+             "what is submitted stays queued)")
+        sleep(interval_s)

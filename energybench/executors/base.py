@@ -55,6 +55,7 @@ class Outcome:
     waited: bool  # True: returned once every run ended (local); False: queued, not waited for (SLURM)
     job_ids: dict[str, str] = field(default_factory=dict)  # array name -> SLURM job id
     written: list[Path] = field(default_factory=list)  # files a dry run wrote
+    held: int = 0  # runs held back by the user's submission limits (a later submit tops up)
 
 
 class Executor(Protocol):

@@ -53,6 +53,8 @@ class SchedulerView:
     jobs: dict[str, JobRecord]
     #: squeue answered: a task in no record is not queued or running any more
     queue_complete: bool = False
+    #: asked with a user: that user's tasks queued or running, every directory (the submission limits)
+    user_live: int | None = None
 
     def get(self, job_id: str) -> JobRecord | None:
         return self.jobs.get(job_id)
@@ -111,7 +113,7 @@ def parse_squeue(text: str) -> dict[str, JobRecord]:
     return jobs
 
 
-def _ask(job_ids: list[str]) -> SchedulerView:
+def _ask(job_ids: list[str], user: str | None = None) -> SchedulerView:
     ids = ",".join(job_ids)
     now = time.time()
     sacct_error: SubmitError | None = None
@@ -120,17 +122,25 @@ def _ask(job_ids: list[str]) -> SchedulerView:
         jobs = parse_sacct(out.stdout)
     except SubmitError as exc:  # no accounting on this cluster: squeue alone
         sacct_error, jobs = exc, {}
-    res = slurm(["squeue", "-h", "-r", "-t", "all", "-o", SQUEUE_FORMAT, "-j", ids], timeout_s=60, check=False)
+    # With a user, one squeue answers for both: this directory's tasks and the user's whole queue.
+    scope = ["-u", user] if user else ["-j", ids]
+    res = slurm(["squeue", "-h", "-r", "-t", "all", "-o", SQUEUE_FORMAT, *scope], timeout_s=60, check=False)
     queue_ok = res.returncode == 0 or "invalid job id" in res.stderr.lower()  # the latter: none known now
     if not queue_ok and sacct_error is not None:
         raise SubmitError(f"{sacct_error}; squeue: {res.stderr.strip() or res.returncode}") from None
+    user_live = None
     if res.returncode == 0:
-        for jid, rec in parse_squeue(res.stdout).items():
+        queued = parse_squeue(res.stdout)
+        if user:
+            user_live = sum(1 for r in queued.values() if r.state in LIVE)
+            mine = set(job_ids)
+            queued = {jid: r for jid, r in queued.items() if jid.split("_")[0] in mine}
+        for jid, rec in queued.items():
             old = jobs.get(jid)
             if old is None or rec.state in LIVE:  # squeue is fresher about live tasks
                 jobs[jid] = rec if old is None else replace(old, state=rec.state, reason=rec.reason)
     source = "squeue" if sacct_error else ("sacct+squeue" if queue_ok else "sacct")
-    return SchedulerView(source, now, tuple(job_ids), jobs, queue_complete=queue_ok)
+    return SchedulerView(source, now, tuple(job_ids), jobs, queue_complete=queue_ok, user_live=user_live)
 
 
 def _load_cache(path: Path, job_ids: list[str], max_age_s: float) -> SchedulerView | None:
@@ -146,15 +156,20 @@ def _load_cache(path: Path, job_ids: list[str], max_age_s: float) -> SchedulerVi
         return None
 
 
-def scheduler_view(job_ids: list[str], cache: Path | None = None, max_age_s: float = 5.0) -> SchedulerView:
-    """States of every task of the given array jobs: one query, or the cached answer if fresh enough."""
+def scheduler_view(job_ids: list[str], cache: Path | None = None, max_age_s: float = 5.0,
+                   user: str | None = None) -> SchedulerView:
+    """States of every task of the given array jobs: one query, or the cached answer if fresh enough.
+
+    ``user``: ask squeue for that user's whole queue (never cached), which also counts the
+    user's live tasks for the submission limits (:mod:`.limits`).
+    """
     if not job_ids:
         return SchedulerView("none", time.time(), (), {})
-    if cache is not None:
+    if cache is not None and user is None:
         hit = _load_cache(cache, job_ids, max_age_s)
         if hit is not None:
             return hit
-    view = _ask(job_ids)
+    view = _ask(job_ids, user)
     if cache is not None:
         try:
             write_json(cache, {"source": view.source, "time_s": view.time_s, "job_ids": list(view.job_ids),

@@ -94,8 +94,12 @@ def parse_sinfo(text: str) -> dict[str, Partition]:
 
 
 def parse_max_array_size(config_text: str) -> int:
+    """The most tasks one array may have: MaxArraySize (indices 0..N-1), or fewer when
+    ``SchedulerParameters`` sets ``max_array_tasks``."""
     m = re.search(r"^MaxArraySize\s*=\s*(\d+)", config_text, re.MULTILINE)
-    return int(m.group(1)) if m else DEFAULT_MAX_ARRAY_SIZE
+    size = int(m.group(1)) if m else DEFAULT_MAX_ARRAY_SIZE
+    t = re.search(r"^SchedulerParameters\s*=.*\bmax_array_tasks=(\d+)", config_text, re.MULTILINE)
+    return min(size, int(t.group(1))) if t else size
 
 
 def query_cluster() -> ClusterFacts:

@@ -26,6 +26,7 @@ from ..config import Experiment
 from ..errors import ConfigError, SubmitError
 from ..executors.base import Echo, Outcome, Prepared, Selection
 from ..paths import ResultsLayout, write_json
+from ..plan import RunSpec
 from ..status import RunState, current_states
 from .arrays import JobArray, group_arrays, rung_arrays
 from .cluster import DEFAULT_MAX_ARRAY_SIZE, ClusterFacts, query_cluster, validate_against_cluster
@@ -77,13 +78,52 @@ class SlurmExecutor:
         return cls(exp, preflight(exp, dry_run=dry_run))
 
     def states(self, layout: ResultsLayout) -> list[RunState]:
-        """The markers joined with a fresh scheduler answer; an error when SLURM cannot be asked."""
-        return current_states(layout, max_age_s=0, required=True)[0]
+        """The markers joined with a fresh scheduler answer (one sacct, one squeue of the user's
+        queue, which also counts the user's tasks for the limits); an error when SLURM cannot be asked."""
+        from .accounting import scheduler_view
+        from ..status import run_states
+        from .limits import user
+        from .manifest import Manifest
+
+        ids = Manifest.load(layout.manifest).array_job_ids() if layout.manifest.exists() else []
+        self.user_in_queue: int | None = None
+        if not ids:
+            return current_states(layout, max_age_s=0, required=True)[0]
+        try:
+            view = scheduler_view(ids, layout.scheduler_cache, 0, user=user())
+        except SubmitError as exc:
+            raise SubmitError(f"cannot tell which runs are queued or running: {exc}") from None
+        self.user_in_queue = view.user_live
+        return run_states(layout, view=view)
 
     def run(self, prepared: Prepared, selection: Selection, *, echo: Echo = print) -> Outcome:
-        """Submit the selected runs as job arrays. Never waits for a job."""
-        job_ids = submit_arrays(self.exp, prepared.layout, selection, self.target, echo)
-        return Outcome(self.kind, len(selection.todo), waited=False, job_ids=job_ids)
+        """Submit what fits the user's submission limits as job arrays; hold back the rest. Never waits."""
+        take, held = self.fit_limits(selection, echo)
+        job_ids = submit_arrays(self.exp, prepared.layout, Selection(take, selection.queued), self.target, echo)
+        return Outcome(self.kind, len(take), waited=False, job_ids=job_ids, held=len(held))
+
+    def fit_limits(self, selection: Selection, echo: Echo) -> tuple[list[RunSpec], list[RunSpec]]:
+        """(submitted, held back) runs of ``selection`` under the user's association and QOS limits."""
+        from ..search.rungs import experiment_schedule
+        from .limits import fit, query_limits
+
+        if not selection.todo:
+            return [], []
+        entries = [self.target.profile.entry(h) for h in sorted({s.hardware for s in selection.todo})]
+        limits = min((query_limits(e.account, e.qos, [e.partition], getattr(self, "user_in_queue", None))
+                      for e in {(e.account, e.qos, e.partition): e for e in entries}.values()),
+                     key=lambda lim: lim.free if lim.free is not None else 10**12)
+        sched = experiment_schedule(self.exp)
+        take, held = fit(selection.todo, limits.free, sched.passes if sched else 1, whole_groups=sched is not None)
+        if held:
+            per = f" ({sched.passes} tasks per run, one per rung)" if sched else ""
+            echo(f"held back {len(held)} of {len(selection.todo)} runs: {limits.why}, {limits.in_queue} of your "
+                 f"tasks queued or running{per}; `energybench submit` again (or `submit --follow`) submits them "
+                 "as slots free")
+        if limits.max_running is not None:
+            echo(f"at most {limits.max_running} of your tasks run at once ({limits.running_why}); the rest wait "
+                 "in the queue")
+        return take, held
 
     def dry_run(self, prepared: Prepared, selection: Selection, *, echo: Echo = print) -> Outcome:
         written = render_arrays(self.exp, prepared.layout, selection, self.target, echo)

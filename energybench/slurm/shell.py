@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from ..errors import SubmitError
 
 #: Tools energybench calls; anything else is a bug.
-TOOLS = ("sbatch", "sacct", "squeue", "scontrol", "sinfo", "scancel")
+TOOLS = ("sbatch", "sacct", "squeue", "scontrol", "sinfo", "scancel", "sacctmgr")
 #: Commands that only read: safe to retry after a timeout or a transient error.
-_READ_ONLY = {"sacct", "squeue", "sinfo"}
+_READ_ONLY = {"sacct", "squeue", "sinfo", "sacctmgr"}
 #: Fragments of SLURM messages that mean "try again", not "you asked for something wrong".
 _TRANSIENT = ("timed out", "unable to contact", "connection refused", "temporarily unavailable",
               "try again", "slurm_persist_conn_open")

@@ -29,6 +29,8 @@ class FakeSlurm:
         self.sacct_error: str | None = None
         self.squeue = ""
         self.max_array_size = max_array_size
+        self.assoc = ""  # sacctmgr show assoc lines (Account|Partition|MaxJobs|MaxSubmit|QOS|DefaultQOS)
+        self.qos = ""  # sacctmgr show qos lines (Name|MaxJobsPU|MaxSubmitPU)
 
     def __call__(self, args: Sequence[str], timeout_s: float, stdin: str | None) -> shell.Result:
         args = list(args)
@@ -49,6 +51,8 @@ class FakeSlurm:
             return ok(self.sacct)
         if args[0] == "squeue":
             return ok(self.squeue)
+        if args[:4] == ["sacctmgr", "-n", "-P", "show"]:
+            return ok(self.assoc if args[4] == "assoc" else self.qos)
         return ok("")
 
     def tool_calls(self, tool: str) -> list[list[str]]:
