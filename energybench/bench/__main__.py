@@ -12,6 +12,7 @@ BENCHMARKS = {
     "collect": "energybench.bench.collect_bench",
     "loader": "energybench.bench.loader_bench",
     "meters": "energybench.bench.meter_cost",
+    "search": "energybench.search.evaluate",
 }
 
 
