@@ -171,6 +171,14 @@ class RunPaths:
     def rungs(self) -> Path:
         return self.dir / "rungs.json"
 
+    @property
+    def lease_dir(self) -> Path:
+        """The worker's lease (:mod:`energybench.worker.lease`): one file per generation."""
+        return self.dir / "lease"
+
+    def lease(self, generation: int) -> Path:
+        return self.lease_dir / f"{generation:06d}.json"
+
 
 @dataclass(frozen=True)
 class ResultsLayout:
@@ -328,6 +336,11 @@ class DatasetPaths:
         """What collect refused to merge, with one-line reasons (JSON)."""
         return self.dir / "quarantine.json"
 
+    @property
+    def merged(self) -> Path:
+        """What collect merged, file by file, so the next collect re-reads only what changed (JSON)."""
+        return self.dir / ".merged.json"
+
 
 def table_paths(tables_dir: Path, name: str) -> tuple[Path, Path]:
     """The CSV and Parquet files of the table ``name``."""
@@ -376,6 +389,12 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     ("runs/<run_id>/paused.json", "search: the run reached the end of its rung and waits for the rung's "
                                   "decision (rung, epoch, attempt); cleared when it starts again"),
     ("runs/<run_id>/rungs.json", "search: every rung the run finished (rung, epoch, attempt, time), never cleared"),
+    ("runs/<run_id>/lease/", "the worker's lease: one live worker per run (a requeued attempt never trains "
+                             "beside a stale worker that survived)"),
+    ("runs/<run_id>/lease/<generation>.json", "one generation of the lease (zero-padded to 6 digits), created "
+                                              "once with a hard link: owner host, pid, attempt and token, "
+                                              "renewal counter; rewritten by its owner every period, "
+                                              "`released` when the worker ends; the highest one holds the run"),
     ("runs/<run_id>/worker.log", "local executor: the worker's stdout and stderr (on SLURM: `jobs/submitit/`)"),
     ("archive/<run_id>-<time>/", "`submit --force`: a run's earlier directory, moved aside before it is "
                                  "rerun (never deleted)"),
@@ -401,6 +420,9 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     ("dataset/schema.json", "the schema version and every column with its type and unit"),
     ("dataset/quarantine.json", "the shards `collect` refused to merge, each with a one-line reason "
                                 "(the files stay where they are)"),
+    ("dataset/.merged.json", "`collect`'s manifest of what it merged: per run, every shard and marker "
+                             "file's inode, size and mtime (ns), the run's state and its samples file; the "
+                             "next `collect` re-reads only the runs whose files changed (`--full`: all)"),
     (".collect.lock", "held by `collect` while it builds and swaps in the dataset"),
     (".dataset.tmp-<pid>/", "where `collect` (process `<pid>`) builds the next dataset before the swap"),
     ("tables/", "`collect` or `tables`: one table per name, a pure function of the dataset (and "

@@ -160,7 +160,9 @@ def _record_exit(run: RunPaths, rc: int, started_s: float) -> None:
 
     A marker written by this worker (not one left by an earlier attempt) is kept.
     """
-    if run.done.exists():
+    from ..worker.lease import HELD, LOST
+
+    if run.done.exists() or rc in (HELD, LOST):  # another worker owns the run: it writes the markers
         return
     for marker in (run.failed, run.paused):
         try:

@@ -52,6 +52,11 @@ class RunJob(Checkpointable):
             print(f"energybench job: run {run.dir.name} requeued after attempt {attempt}", file=sys.stderr,
                   flush=True)
             sys.exit(-1)  # like submitit: no result pickle, the requeued job starts over
+        from ..worker.lease import HELD, LOST
+
+        if rc in (HELD, LOST):  # another worker holds the run's lease: it finishes the run; no requeue
+            raise RuntimeError(f"run {run.dir.name}: another worker holds its lease (worker exit {rc}); "
+                               "this task wrote nothing")
         raise RuntimeError(f"run {run.dir.name} failed (worker exit {rc}); see {run.failed}")
 
 

@@ -1,0 +1,305 @@
+"""One live worker per run (energybench/worker/lease.py): the lease primitives, then two real workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from energybench.errors import EnergybenchError
+from energybench.paths import ResultsLayout, RunPaths, read_json
+from energybench.worker import lease
+from energybench.worker.lease import LeaseHeld, LeaseLost, LeaseSettings
+
+from ..conftest import eb, wait_for
+
+FAST = LeaseSettings(period_s=1.0, expire_s=4.0, margin_s=1.0, wait_s=10.0, poll_s=0.5)
+
+
+class FakeClock:
+    """The lease's elapsed-time clock, advanced by hand (a waiter's sleep advances it)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.now_s = 1000.0
+        monkeypatch.setattr(lease, "clock", lambda: self.now_s)
+
+    def sleep(self, dt_s: float) -> None:
+        self.now_s += dt_s
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> RunPaths:
+    r = ResultsLayout(tmp_path / "res").run("0123456789abcdef")
+    r.dir.mkdir(parents=True)
+    return r
+
+
+# ----------------------------------------------------------------- primitives
+def test_a_free_run_is_acquired_at_once_as_generation_one(run: RunPaths) -> None:
+    held = lease.acquire(run, FAST)
+    assert (held.generation, held.waited_s, held.contended) == (1, 0.0, False)
+    assert lease.generations(run) == [1]
+    on_disk = lease.parse(lease.read_generation(run, 1))
+    assert (on_disk["token"], on_disk["pid"]) == (held.owner["token"], os.getpid())
+    held.check()  # may write
+    assert [p.name for p in run.lease_dir.iterdir()] == ["000001.json"]  # no draft left beside it
+
+
+def test_renewal_changes_the_content_and_records_the_attempt(run: RunPaths) -> None:
+    held = lease.acquire(run, FAST)
+    before = lease.read_generation(run, 1)
+    held.renew(attempt=3)
+    after = lease.parse(lease.read_generation(run, 1))
+    assert lease.read_generation(run, 1) != before
+    assert (after["seq"], after["attempt"]) == (1, 3)
+
+
+def test_the_renewal_thread_keeps_rewriting_the_lease(run: RunPaths) -> None:
+    held = lease.acquire(run, LeaseSettings(period_s=0.05, expire_s=0.5, margin_s=0.1, wait_s=1, poll_s=0.05))
+    held.start()
+    wait_for("two renewals", lambda: lease.parse(lease.read_generation(run, 1)).get("seq", 0) >= 2, 10, 0.02)
+    held.release()
+    assert lease.parse(lease.read_generation(run, 1))["released"] is True
+
+
+def test_a_live_lease_makes_the_waiter_give_up_with_one_line(run: RunPaths, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock(monkeypatch)
+    owner = lease.acquire(run, FAST)
+
+    def renewing_sleep(dt_s: float) -> None:  # the owner renews while the waiter waits
+        clock.sleep(dt_s)
+        owner.renew()
+
+    lines: list[str] = []
+    with pytest.raises(LeaseHeld) as info:
+        lease.acquire(run, FAST, say=lines.append, sleep=renewing_sleep)
+    msg = str(info.value)
+    assert "\n" not in msg and f"pid {os.getpid()}" in msg and "writes nothing" in msg
+    assert len(lines) == 1 and "waiting up to 10 s" in lines[0]
+    assert lease.generations(run) == [1]  # the waiter created nothing
+    owner.check()
+
+
+def test_the_waiter_sees_expiry_on_its_own_clock_and_takes_over(run: RunPaths,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock(monkeypatch)
+    old = lease.acquire(run, FAST)
+    old._write({**old.owner, "renewed_at_s": time.time() + 1e6})  # the writer's wall clock runs ahead: irrelevant
+    new = lease.acquire(run, FAST, sleep=clock.sleep)
+    assert new.generation == 2 and new.took_over is not None
+    assert new.took_over["token"] == old.owner["token"] and new.took_over["generation"] == 1
+    assert FAST.expire_s <= new.waited_s <= FAST.expire_s + FAST.poll_s
+    assert lease.parse(lease.read_generation(run, 2))["took_over"]["token"] == old.owner["token"]
+
+
+def test_every_change_of_the_lease_restarts_the_waiters_clock(run: RunPaths,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock(monkeypatch)
+    owner = lease.acquire(run, FAST)
+    start_s, renewed = clock.now_s, []
+
+    def sleep(dt_s: float) -> None:  # the owner renews five times, every 2.5 s (expiry: 4 s), then dies
+        clock.sleep(dt_s)
+        if len(renewed) < 5 and clock.now_s - start_s >= 2.5 * (len(renewed) + 1):
+            owner.renew()
+            renewed.append(clock.now_s - start_s)
+
+    new = lease.acquire(run, LeaseSettings(**{**FAST.__dict__, "wait_s": 100.0}), sleep=sleep)
+    assert len(renewed) == 5 and new.generation == 2
+    assert new.waited_s >= renewed[-1] + FAST.expire_s  # 4 s unchanged after the last renewal
+
+
+def test_the_old_owner_detects_the_takeover_and_stays_lost(run: RunPaths, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock(monkeypatch)
+    old = lease.acquire(run, FAST)
+    new = lease.acquire(run, FAST, sleep=clock.sleep)
+    clock.now_s = old.confirmed_at  # as if the old owner's trust had not run out: the listing still tells
+    with pytest.raises(LeaseLost, match=f"taken over by .*pid {os.getpid()}.*generation 2"):
+        old.renew()
+    with pytest.raises(LeaseLost):
+        old.check()  # once lost, always lost
+    assert not old.valid()
+    assert lease.parse(lease.read_generation(run, 2))["token"] == new.owner["token"]  # the taker's file untouched
+    new.check()
+
+
+def test_an_owner_past_its_trust_renews_before_it_writes(run: RunPaths, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock(monkeypatch)
+    held = lease.acquire(run, FAST)
+    clock.sleep(FAST.trust_s + 5)  # the renewal thread was starved; nobody took over
+    held.check()  # renews here, lists no successor: good again
+    assert lease.parse(lease.read_generation(run, 1))["seq"] == 1 and held.confirmed_at == clock.now_s
+
+
+def test_an_owner_past_its_trust_that_was_taken_over_stops(run: RunPaths, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock(monkeypatch)
+    held = lease.acquire(run, FAST)
+    lease.acquire(run, FAST, sleep=clock.sleep)
+    with pytest.raises(LeaseLost, match="taken over"):
+        held.check()
+
+
+def test_an_owner_that_cannot_renew_past_its_trust_stops(run: RunPaths, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock(monkeypatch)
+    held = lease.acquire(run, FAST)
+    clock.sleep(FAST.trust_s - 0.01)
+    held.check()  # within its trust: no file is touched
+    run.lease(1).unlink()  # now its file cannot be rewritten
+    clock.sleep(0.02)  # trust_s = expire_s - margin_s after the last confirmed renewal: a waiter needs expire_s
+    with pytest.raises(LeaseLost, match="not renewed for 3 s"):
+        held.check()
+    with pytest.raises(LeaseLost):
+        held.renew()  # once lost, always lost
+
+
+def test_a_released_lease_is_taken_at_once_by_the_next_generation(run: RunPaths) -> None:
+    first = lease.acquire(run, FAST)
+    first.release(outcome="done")
+    assert not first.valid()
+    second = lease.acquire(run, LeaseSettings(**{**FAST.__dict__, "wait_s": 0.0}))
+    assert (second.generation, second.contended) == (2, False)
+
+
+def test_one_generation_is_created_once(run: RunPaths) -> None:
+    assert lease._create(run, 1, {"token": "a"})
+    assert not lease._create(run, 1, {"token": "b"})
+    assert lease.parse(lease.read_generation(run, 1))["token"] == "a"
+    assert [p.name for p in run.lease_dir.iterdir()] == ["000001.json"]
+
+
+def test_a_dead_owner_on_this_host_is_taken_over_without_waiting(run: RunPaths) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    assert lease._create(run, 1, {"token": "dead", "pid": gone.pid, "host_id": lease._host_id(), "host": "here"})
+    new = lease.acquire(run, LeaseSettings(**{**FAST.__dict__, "wait_s": 0.0}))
+    assert new.generation == 2 and new.took_over is not None and new.took_over["token"] == "dead"
+
+
+def test_settings_from_the_environment() -> None:
+    assert LeaseSettings.from_env({}) == LeaseSettings()
+    s = LeaseSettings.from_env({"EB_LEASE_PERIOD_S": "0.5"})
+    assert (s.period_s, s.expire_s, s.margin_s, s.wait_s, s.trust_s) == (0.5, 2.0, 0.5, 2.5, 1.5)
+    assert LeaseSettings.from_env({"EB_LEASE_PERIOD_S": "1", "EB_LEASE_WAIT_S": "0"}).wait_s == 0.0
+    with pytest.raises(EnergybenchError, match="EB_LEASE_PERIOD_S='soon' is not a number"):
+        LeaseSettings.from_env({"EB_LEASE_PERIOD_S": "soon"})
+    with pytest.raises(EnergybenchError, match="at least 2 x EB_LEASE_PERIOD_S"):
+        LeaseSettings.from_env({"EB_LEASE_PERIOD_S": "10", "EB_LEASE_EXPIRE_S": "15"})
+
+
+# ------------------------------------------------------- two real workers, one run
+@pytest.fixture(scope="module")
+def pamap2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from energybench.worker.data import ensure_data
+
+    path = tmp_path_factory.mktemp("lease-data") / "pamap2"
+    ensure_data("pamap2", {"path": str(path), "generate": True})
+    return path
+
+
+def _planned(tmp: Path, data: Path, *, max_epochs: int, idle_s: float) -> tuple[ResultsLayout, RunPaths]:
+    """One small PAMAP2 run laid out in a results directory (as `submit` would), not started."""
+    from energybench.submit import prepare, write_layout
+
+    cfg = {
+        "name": "lease", "grid": {"batch_sizes": [32], "learning_rates": [0.001]},
+        "paradigms": ["pamap2-baseline"], "hardware": ["cpu"],
+        "early_stopping": {"threshold": 0.99, "patience_epochs": 50, "max_epochs": max_epochs},
+        "training": {"device": "cpu", "threads": 1},
+        "data": {"pamap2": {"path": str(data), "max_windows": 200}},
+        "meter": {"kind": "synthetic", "period_s": 0.05, "flush_s": 0.2, "idle_s": idle_s},
+    }
+    config = tmp / "lease.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    prepared = prepare(config, tmp / "results", "local")
+    write_layout(prepared)
+    return prepared.layout, prepared.layout.run(prepared.specs[0].run_id)
+
+
+def _worker(run: RunPaths, log: Path, **env: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "EB_LEASE_PERIOD_S": "1", **env}
+    return subprocess.Popen([sys.executable, "-m", "energybench.launch", str(run.dir)], env=env,
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _attempt_started(run: RunPaths) -> int:
+    try:
+        return int(read_json(run.started)["attempt"]) if run.started.exists() else 0
+    except (OSError, ValueError):
+        return 0
+
+
+def _epoch_rows(run: RunPaths, attempt: int) -> list[dict]:
+    """The rows of one attempt's epoch shard, read in one go (the worker replaces the file as it goes)."""
+    try:
+        data = run.epochs(attempt).read_bytes()
+    except FileNotFoundError:
+        return []
+    return pq.read_table(pa.BufferReader(data)).to_pylist()
+
+
+@pytest.mark.slow
+def test_a_second_worker_waits_then_leaves_a_live_run_alone(pamap2: Path, tmp_path: Path) -> None:
+    _, run = _planned(tmp_path, pamap2, max_epochs=2, idle_s=6)
+    first = _worker(run, tmp_path / "first.log")
+    wait_for("the first worker's lease", lambda: lease.generations(run) == [1], 120, 0.05)
+    second = _worker(run, tmp_path / "second.log", EB_LEASE_WAIT_S="2")
+    assert second.wait(120) == lease.HELD, (tmp_path / "second.log").read_text()
+    log = (tmp_path / "second.log").read_text()
+    assert "is held by a live worker" in log and f"pid {first.pid}" in log and "writes nothing" in log
+    assert first.poll() is None, "the first worker ended before the second gave up; raise idle_s"
+    assert first.wait(300) == 0, (tmp_path / "first.log").read_text()
+    assert lease.generations(run) == [1]
+    assert lease.parse(lease.read_generation(run, 1))["released"] is True
+    assert (read_json(run.started)["pid"], read_json(run.done)["attempt"]) == (first.pid, 1)
+    assert [p.name for p in run.epoch_shards()] == ["epochs-a001.parquet"]
+    assert all("-a001-" in p.name for p in run.sample_files())
+
+
+@pytest.mark.slow
+def test_a_stale_worker_that_lost_its_lease_writes_nothing_more(pamap2: Path, tmp_path: Path) -> None:
+    layout, run = _planned(tmp_path, pamap2, max_epochs=6, idle_s=0)
+    first = _worker(run, tmp_path / "first.log")
+    wait_for("two epochs of the first worker", lambda: len(_epoch_rows(run, 1)) >= 2, 300, 0.02,
+             diagnose=lambda: (tmp_path / "first.log").read_text())
+    os.kill(first.pid, signal.SIGSTOP)  # a node SLURM declared dead, its worker alive but frozen
+    stopped_s = time.time()
+    try:
+        assert not run.done.exists(), "the first worker finished before it was stopped"
+        second = _worker(run, tmp_path / "second.log")
+        wait_for("the second worker's attempt", lambda: _attempt_started(run) == 2, 120, 0.05,
+                 diagnose=lambda: (tmp_path / "second.log").read_text())
+    finally:
+        os.kill(first.pid, signal.SIGCONT)  # it wakes up beside the attempt that took over
+    assert first.wait(120) == lease.LOST, (tmp_path / "first.log").read_text()
+    assert "lost its lease" in (tmp_path / "first.log").read_text()
+    assert second.wait(300) == 0, (tmp_path / "second.log").read_text()
+
+    # Nothing the first worker measured after it was frozen reached a file.
+    first_epochs = _epoch_rows(run, 1)
+    assert first_epochs and all(r["start_s"] + r["duration_s"] < stopped_s for r in first_epochs)
+    samples = [r for p in run.sample_files() for r in pq.read_table(p).to_pylist()]
+    assert max(r["time_s"] for r in samples if r["attempt"] == 1) < stopped_s
+    assert min(r["time_s"] for r in samples if r["attempt"] == 2) > stopped_s
+    # The second attempt owns the markers, the record and the checkpoint.
+    gen2 = lease.parse(lease.read_generation(run, 2))
+    assert gen2["took_over"]["pid"] == first.pid and gen2["attempt"] == 2 and gen2["released"] is True
+    assert read_json(run.done)["attempt"] == 2
+    record = read_json(run.record)
+    assert (record["attempt"], record["epochs"]) == (2, 6) and record["resumed_from_epoch"] >= 1
+    import torch
+
+    assert torch.load(run.checkpoint, weights_only=False)["attempt"] == 2
+
+    r = eb("collect", str(layout.root))
+    assert r.returncode == 0, r.stdout + r.stderr
+    epochs = [e["epoch"] for e in pq.read_table(layout.dataset_dir / "epochs.parquet").to_pylist()
+              if e["run_id"] == run.dir.name]
+    assert sorted(epochs) == [1, 2, 3, 4, 5, 6]  # each epoch once
