@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 DEVCLUSTER = REPO / "slurm_templates" / "devcluster"
 DEV_PROFILE = DEVCLUSTER / "profile.yaml"
+#: up.sh's state dir; its ``topology`` file says which layout up.sh brought up.
+DEVCLUSTER_STATE = Path(os.environ.get("EB_CLUSTER_STATE", "/var/tmp/energybench-devcluster"))
 
 
 def eb_args(*args: str) -> list[str]:
@@ -91,9 +94,28 @@ def start_devcluster(timeout_s: float = 900) -> str:
     return proc.stdout
 
 
+@dataclass(frozen=True)
+class DevTopology:
+    """The layout up.sh brought up, as it wrote it to ``$EB_CLUSTER_STATE/topology``."""
+
+    mode: str  # "multi": slurmd nodes in network namespaces; "single": the one-node fallback
+    nodes: tuple[str, ...]  # SLURM node names
+    reason: str  # why the fallback ("" for multi)
+
+
+def devcluster_topology() -> DevTopology:
+    """Read the topology file up.sh writes (``single`` with a reason when there is none)."""
+    try:
+        fields = dict(line.split("=", 1) for line in (DEVCLUSTER_STATE / "topology").read_text().splitlines()
+                      if "=" in line)
+    except OSError as exc:
+        return DevTopology("single", (), f"no topology from up.sh ({exc})")
+    return DevTopology(fields.get("mode", "single"), tuple(fields.get("nodes", "").split()), fields.get("reason", ""))
+
+
 @pytest.fixture(scope="session")
 def devcluster() -> Any:
-    """The single-node dev SLURM cluster, started once per session.
+    """The dev SLURM cluster (multi-node, or up.sh's one-node fallback), started once per session.
 
     Not root -> the SLURM tests skip; root and up.sh fails -> they FAIL.
     ``EB_DEVCLUSTER_DOWN=1`` runs down.sh at the end of the session.
@@ -103,6 +125,19 @@ def devcluster() -> Any:
     yield start_devcluster()
     if os.environ.get("EB_DEVCLUSTER_DOWN") == "1":
         subprocess.run(["bash", str(DEVCLUSTER / "down.sh")], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def multinode(devcluster: Any) -> DevTopology:
+    """The multi-node dev cluster. Where up.sh fell back to one node (no network namespaces), the
+    tests that need several nodes FAIL under CI (``CI=true``) and skip with the reason otherwise."""
+    topo = devcluster_topology()
+    if topo.mode != "multi":
+        why = f"the dev cluster runs on a single node ({topo.reason}); these tests need its multi-node layout"
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(why)
+        pytest.skip(why)
+    return topo
 
 
 def minimal_config(tmp: Path, **over: Any) -> dict[str, Any]:

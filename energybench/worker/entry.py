@@ -8,12 +8,6 @@ Stopping early on purpose (SLURM's USR2) is :mod:`.signals`: :func:`main`
 returns :data:`~.signals.REQUEUE` when the epoch loop stopped at a checkpoint
 on request. Policies from above the worker (the energy-budget rule) are
 passed in as an :class:`~.rules.EnergyRule` factory; the worker imports none.
-
-One live worker per run is :mod:`.lease`: :func:`main` takes the run's lease
-before anything else (waiting a bounded time for a live one, returning
-:data:`~.lease.HELD` if it stays live) and every write of :func:`execute`
-checks it first; a worker that lost it returns :data:`~.lease.LOST` having
-written nothing more.
 """
 
 from __future__ import annotations
@@ -34,7 +28,7 @@ from ..paths import RunPaths, read_json, write_json
 from ..plan import RunSpec
 from ..states import State
 from ..units import BYTES_PER_GIB, MIB_PER_GIB
-from . import lease, markers
+from . import markers
 from .rules import EnergyRuleFactory, RungGateFactory
 from .signals import REQUEUE, STOP, Interrupted
 
@@ -85,12 +79,11 @@ def _provenance(device: Any, meter_info: dict[str, Any], spec: RunSpec) -> dict[
 
 
 def execute(run: RunPaths, energy_rule: EnergyRuleFactory | None = None,
-            rung_gate: RungGateFactory | None = None, held: lease.Lease | None = None) -> dict[str, Any] | None:
+            rung_gate: RungGateFactory | None = None) -> dict[str, Any] | None:
     """Run the training described by ``run.spec``; returns the run record (None: pruned, nothing trained).
 
     A searched run (``rung_gate``) first passes its gate: pruned, it ends here;
     else it trains to the end of its rung, records the pause and returns.
-    ``held``: the run's lease, checked before every write (None: unguarded).
     """
     import torch
 
@@ -102,20 +95,16 @@ def execute(run: RunPaths, energy_rule: EnergyRuleFactory | None = None,
     from .tasks import build_task
     from .train import run_epochs
 
-    guard = held.check if held is not None else _unguarded
     spec = RunSpec.from_dict(read_json(run.spec))
     gate = rung_gate(spec, run) if rung_gate is not None else None
-    if run.done.exists() and (gate is not None or (held is not None and held.contended)):
+    if gate is not None and run.done.exists():
         print(f"energybench worker: run {spec.run_id} has completed; nothing to do", file=sys.stderr)
         return None
-    guard()
     admission = gate.admit() if gate is not None else None
     if admission is not None and admission.pruned:
         print(f"energybench worker: run {spec.run_id} was pruned after rung {admission.rung}", file=sys.stderr)
         return None
-    attempt = markers.previous_attempts(run) + 1  # under the lease: no other worker numbers an attempt now
-    if held is not None:
-        held.renew(attempt=attempt)
+    attempt = markers.previous_attempts(run) + 1
     started = markers.mark_started(run, attempt)
     t_start = time.time()
     if spec.training.threads:
@@ -139,14 +128,11 @@ def execute(run: RunPaths, energy_rule: EnergyRuleFactory | None = None,
     progress: dict[str, Any] = {"attempt": attempt, "epoch": 0}
 
     def sink(batch: Any) -> None:
-        guard()  # a refused batch stays with the sampler; it is never written by a worker that lost the lease
         writer.write(batch)
-        guard()
         markers.heartbeat(run, **progress)
 
     def on_epoch(**p: Any) -> None:
         progress.update(p)
-        guard()
         markers.heartbeat(run, **progress)
 
     sampler = Sampler(meter, run_id=spec.run_id, attempt=attempt, period_s=spec.meter.period_s,
@@ -167,15 +153,12 @@ def execute(run: RunPaths, energy_rule: EnergyRuleFactory | None = None,
         result = run_epochs(spec, run, attempt, task, sampler, device, idle_power_w, on_epoch,
                             stop_requested=STOP, energy_rule=energy_rule, idle_domain_w=idle_domain_w,
                             counter_period_s=counter_period_s,
-                            until_epoch=admission.until_epoch if admission is not None else None,
-                            guard=guard)
+                            until_epoch=admission.until_epoch if admission is not None else None)
         if spec.paradigm == "pamap2-autoencoder":
-            guard()
             task.save_artifacts(run.encoder)
     finally:
         sampler.stop()
         meter.close()
-    guard()
     writer.compact()
     meter_info = meter.info()
     record = {
@@ -192,20 +175,12 @@ def execute(run: RunPaths, energy_rule: EnergyRuleFactory | None = None,
     }
     if result.paused and gate is not None and admission is not None:
         record["status"] = State.PENDING
-        guard()
         write_json(run.record, record)
-        guard()
         gate.paused(admission.rung, result.epochs, attempt)
         return record
-    guard()
     write_json(run.record, record)
-    guard()
     markers.mark_done(run, attempt=attempt, epochs=result.epochs)
     return record
-
-
-def _unguarded() -> None:
-    pass
 
 
 def host_memory_gb(env: dict[str, str] | None = None) -> float | None:
@@ -241,9 +216,7 @@ def idle_powers(idle: Any) -> dict[str, float]:
 def main(run_dir: str | Path, energy_rule: EnergyRuleFactory | None = None,
          rung_gate: RungGateFactory | None = None) -> int:
     """Execute one run; 0 on success (or a pause at a search rung's end, or pruned), 1 on failure
-    (recorded in ``failed.json``), :data:`REQUEUE` on request, :data:`~.lease.HELD` when another
-    live worker holds the run, :data:`~.lease.LOST` when this one lost its lease mid-run (neither
-    writes anything into the run directory).
+    (recorded in ``failed.json``), :data:`REQUEUE` on request.
 
     ``energy_rule`` is the extra stopping rule each run gets (the energy budget); ``rung_gate``
     successive halving's gate (the search); None: none.
@@ -252,48 +225,21 @@ def main(run_dir: str | Path, energy_rule: EnergyRuleFactory | None = None,
     if not run.spec.exists():
         print(f"energybench worker: {run.spec}: no run spec here", file=sys.stderr)
         return 2
-    # Load torch before taking the lease: loading its libraries holds the GIL (for long on a cold
-    # shared file system), and the renewals would wait for it.
-    import torch  # noqa: F401
-
-    held: lease.Lease | None = None
     try:
-        held = lease.acquire(run, lease.LeaseSettings.from_env(), say=_say).start()
-        execute(run, energy_rule, rung_gate, held)
+        execute(run, energy_rule, rung_gate)
         return 0
-    except lease.LeaseHeld as exc:
-        _say(f"energybench worker: run {run.dir.name} is {exc}")
-        return lease.HELD
-    except lease.LeaseLost as exc:
-        _say(f"energybench worker: this worker {exc}; it stopped without writing more")
-        return lease.LOST
     except Interrupted as exc:
-        if held is None or held.valid():
-            markers.heartbeat(run, attempt=markers.previous_attempts(run), epoch=exc.epoch, interrupted=True)
+        markers.heartbeat(run, attempt=markers.previous_attempts(run), epoch=exc.epoch, interrupted=True)
         print(f"energybench worker: run {run.dir.name} {exc}; requeue to resume", file=sys.stderr)
         return REQUEUE
     except EnergybenchError as exc:
-        return _failed(run, held, str(exc))
+        reason = str(exc)
     except Exception as exc:  # a bug or a crash: keep the traceback in the log
         traceback.print_exc()
-        return _failed(run, held, f"{type(exc).__name__}: {exc}")
+        reason = f"{type(exc).__name__}: {exc}"
     except KeyboardInterrupt:
-        if held is None:  # while waiting for another worker's lease: the run is not ours to mark
-            _say(f"energybench worker: run {run.dir.name}: interrupted before it held the run; nothing written")
-            return 1
-        return _failed(run, held, "interrupted")
-    finally:
-        if held is not None:
-            held.release()
-
-
-def _failed(run: RunPaths, held: lease.Lease | None, reason: str) -> int:
-    """Record the failure (while the lease is still held) and say it on one line; the exit code."""
+        reason = "interrupted"
     reason = reason.splitlines()[0] if reason else "unknown error"
-    if held is not None and not held.valid():
-        _say(f"energybench worker: run {run.dir.name} failed after this worker lost its lease "
-             f"({held.lost}); nothing recorded: {reason}")
-        return lease.LOST
     try:
         markers.mark_failed(run, reason, attempt=markers.previous_attempts(run))
     except (OSError, EnergybenchError) as exc:  # e.g. the disk is full

@@ -303,9 +303,12 @@ class Lease:
             self._thread.join(timeout=self.settings.period_s)
         if not self.valid():
             return
-        with self._io:
-            self._write({**self.owner, "seq": self._seq + 1, "released": True, "released_at_s": time.time(),
-                         **outcome})
+        try:
+            with self._io:
+                self._write({**self.owner, "seq": self._seq + 1, "released": True, "released_at_s": time.time(),
+                             **outcome})
+        except OSError as exc:  # a full or stalled file system: the next worker waits for the expiry instead
+            _say(f"energybench worker: cannot release the lease of {self.run.dir.name}: {exc}")
         self.lost = "released"
 
     def _write(self, data: dict[str, Any]) -> None:

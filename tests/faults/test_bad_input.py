@@ -98,7 +98,7 @@ def test_partition_missing_on_the_cluster(devcluster: Any, pamap2_dir: Path, tmp
     line = cli_one_line(r)
     assert r.returncode == 2
     assert str(profile) in line and "hardware.h100.partition: partition 'v100' does not exist" in line, line
-    assert "sinfo lists: a100, h100, rtx3090" in line
+    assert "sinfo lists: a100, h100, mixed, rtx3090" in line
     assert not results.exists()
 
 

@@ -34,11 +34,13 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 DETECT_LIMIT_S = 120
 
 
-def _slurmd_pid() -> int:
-    conf = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, check=True, timeout=30)
-    pidfile = next(line.split("=", 1)[1].strip() for line in conf.stdout.splitlines()
-                   if line.startswith("SlurmdPidFile"))
-    return int(Path(pidfile).read_text().strip())
+def _slurmd_pid(worker: int) -> int:
+    """The slurmd of the worker's node: the one in the worker's network namespace (the dev cluster
+    runs one slurmd per node, each in its own namespace; the one-node fallback has just one)."""
+    net = os.readlink(f"/proc/{worker}/ns/net")
+    pgrep = subprocess.run(["pgrep", "-x", "slurmd"], capture_output=True, text=True, timeout=30)
+    (pid,) = [int(p) for p in pgrep.stdout.split() if os.readlink(f"/proc/{p}/ns/net") == net]
+    return pid
 
 
 def _parent(pid: int) -> int:
@@ -63,7 +65,7 @@ def test_node_failure_is_reported_and_the_run_resumes(devcluster: Any, pamap2_di
     assert Path(f"/proc/{stepd}/cmdline").read_bytes().startswith(b"slurmstepd"), stepd
     kill_s = time.time()
     try:
-        for pid in (_slurmd_pid(), stepd, worker):
+        for pid in (_slurmd_pid(worker), stepd, worker):
             os.kill(pid, signal.SIGKILL)
         seen = wait_for("status to report the node failure", lambda: _node_failure_seen(results), DETECT_LIMIT_S,
                         poll_s=2.0)

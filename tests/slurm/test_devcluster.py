@@ -1,9 +1,11 @@
-"""The single-node dev SLURM cluster (slurm_templates/devcluster/up.sh) really works.
+"""The dev SLURM cluster (slurm_templates/devcluster/up.sh) really works, in either layout:
+four slurmd nodes in network namespaces, or the one-node fallback.
 
-The ``devcluster`` fixture (tests/conftest.py) runs up.sh (idempotent: seconds when the
+The ``devcluster`` fixture (tests/conftest.py) runs up.sh (idempotent: about a second when the
 cluster is already up, a minute or two on a fresh machine because it installs the Debian
 packages). Not root -> skip; root and up.sh fails -> the tests FAIL. Set EB_DEVCLUSTER_DOWN=1
-to run down.sh at the end of the session.
+to run down.sh at the end of the session. What only the multi-node layout has is tested in
+test_multinode.py.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from energybench.slurm.cluster import parse_gres
+
 pytestmark = pytest.mark.slurm
 
-PARTITIONS = ("h100", "a100", "rtx3090")
+PARTITIONS = ("h100", "a100", "rtx3090")  # one GPU type each; "mixed" has two
 HEALTHY = {"idle", "mix", "mixed", "alloc", "allocated", "comp", "completing"}
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
 JOB_WAIT_S = 60
@@ -59,16 +63,23 @@ def wait_terminal(job_id: str, n_jobs: int = 1, timeout: float = JOB_WAIT_S) -> 
     raise AssertionError(f"job {job_id} not finished after {timeout}s: sacct={states}\n{squeue.stdout}{squeue.stderr}")
 
 
-def test_sinfo_lists_partitions_with_node_up(devcluster):
-    out = run(["sinfo", "-h", "-o", "%P|%t|%N|%G"]).stdout
-    rows = [line.split("|") for line in out.splitlines() if line.strip()]
-    parts = {p.rstrip("*"): (state, node, gres) for p, state, node, gres in rows}
-    assert set(PARTITIONS) <= set(parts), out
-    assert any(p.endswith("*") for p, *_ in rows), f"no default partition:\n{out}"
-    for name in PARTITIONS:
-        state, node, gres = parts[name]
-        assert state in HEALTHY, f"partition {name}: node {node} is {state!r}\n{out}"
-        assert "gpu:4" in gres, f"partition {name}: gres {gres!r}"
+def test_sinfo_lists_partitions_with_nodes_up(devcluster):
+    out = run(["sinfo", "-h", "-N", "-o", "%P|%t|%N|%G|%f"]).stdout
+    nodes: dict[str, list[tuple[str, str, dict[str, int], list[str]]]] = {}
+    for line in out.splitlines():
+        part, state, node, gres, features = line.split("|")
+        nodes.setdefault(part, []).append((node, state, parse_gres(gres), features.split(",")))
+    assert "h100*" in nodes, f"h100 is not the default partition:\n{out}"
+    parts = {p.rstrip("*"): rows for p, rows in nodes.items()}
+    assert {*PARTITIONS, "mixed"} <= set(parts), out
+    for name, rows in parts.items():
+        for node, state, gpus, features in rows:
+            assert state in HEALTHY, f"partition {name}: node {node} is {state!r}\n{out}"
+            assert sum(gpus.values()) >= 2, f"partition {name}: node {node} has GRES {gpus}"
+            if name in PARTITIONS:  # the node is of that type: its feature, and typed (or untyped) GPUs
+                assert name in features and set(gpus) <= {name, ""}, f"partition {name}: node {node}\n{out}"
+    mixed = {f for _, _, _, features in parts["mixed"] for f in features}
+    assert {"a100", "rtx3090"} <= mixed, f"the mixed partition lacks a node type:\n{out}"
 
 
 @pytest.mark.parametrize("partition", PARTITIONS)
@@ -84,9 +95,22 @@ def test_gpu_job_completes_and_is_accounted(devcluster, partition, tmp_path):
     text = (tmp_path / "out.txt").read_text()
     assert f"PART={partition}" in text, text
     cvd = text.split("CVD=")[1].split()[0]
-    assert cvd.isdigit() and int(cvd) < 4, text
+    assert cvd.isdigit() and int(cvd) < 4, text  # 2 fake GPUs per node (4 on the one-node fallback)
     tres = run(["sacct", "-X", "-n", "-P", "-j", job, "-o", "AllocTRES"]).stdout
     assert "gres/gpu=1" in tres, tres
+
+
+@pytest.mark.parametrize("feature", ["a100", "rtx3090"])
+def test_constraint_picks_the_node_type_in_the_mixed_partition(devcluster, feature, tmp_path):
+    job = sbatch(
+        "-p", "mixed", f"--constraint={feature}", "--gres=gpu:1", "-t", "2", "-J", f"eb-devcluster-{feature}",
+        "-o", str(tmp_path / "out.txt"), "--wrap", "echo NODE=$SLURMD_NODENAME",
+        cwd=tmp_path,
+    )
+    assert wait_terminal(job) == {job: "COMPLETED"}
+    node = (tmp_path / "out.txt").read_text().split("NODE=")[1].split()[0]
+    features = run(["sinfo", "-h", "-N", "-n", node, "-o", "%f"]).stdout.split()[0].split(",")
+    assert feature in features, (node, features)
 
 
 def test_throttled_job_array_completes(devcluster, tmp_path):

@@ -99,12 +99,14 @@ def test_follow_tops_up_until_nothing_is_held_back(fake_slurm: FakeSlurm, tmp_pa
     _limited(fake_slurm, 2)
     sleeps: list[float] = []
 
-    def sleep(s: float) -> None:  # between two rounds the queue drains
+    def sleep(s: float) -> None:  # between two rounds the submitted tasks start: they leave the queue count
         sleeps.append(s)
+        man = json.loads((tmp_path / "res" / "manifest.json").read_text())
+        fake_slurm.sacct = "".join(f"{e['job_id']}|RUNNING|0:0|h100|None|x|y\n" for e in man["runs"].values())
         fake_slurm.squeue = ""
 
     lines: list[str] = []
-    sub = follow(config, tmp_path / "res", interval_s=30, echo=lines.append, sleep=sleep)
+    sub = follow(config, tmp_path / "res", interval_s=30, echo=lines.append, sleep=sleep, max_rounds=4)
     assert sub.outcome.held == 0 and sleeps == [30]
     assert sum(ln.startswith("follow: 2 runs held back") for ln in lines) == 1
     squeues = fake_slurm.tool_calls("squeue")

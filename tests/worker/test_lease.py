@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-import yaml
 
 from energybench.errors import EnergybenchError
-from energybench.paths import ResultsLayout, RunPaths, read_json
+from energybench.paths import ResultsLayout, RunPaths
 from energybench.worker import lease
 from energybench.worker.lease import LeaseHeld, LeaseLost, LeaseSettings
 
-from ..conftest import eb, wait_for
+from ..conftest import wait_for
 
 FAST = LeaseSettings(period_s=1.0, expire_s=4.0, margin_s=1.0, wait_s=10.0, poll_s=0.5)
 
@@ -195,111 +191,3 @@ def test_settings_from_the_environment() -> None:
 
 
 # ------------------------------------------------------- two real workers, one run
-@pytest.fixture(scope="module")
-def pamap2(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from energybench.worker.data import ensure_data
-
-    path = tmp_path_factory.mktemp("lease-data") / "pamap2"
-    ensure_data("pamap2", {"path": str(path), "generate": True})
-    return path
-
-
-def _planned(tmp: Path, data: Path, *, max_epochs: int, idle_s: float) -> tuple[ResultsLayout, RunPaths]:
-    """One small PAMAP2 run laid out in a results directory (as `submit` would), not started."""
-    from energybench.submit import prepare, write_layout
-
-    cfg = {
-        "name": "lease", "grid": {"batch_sizes": [32], "learning_rates": [0.001]},
-        "paradigms": ["pamap2-baseline"], "hardware": ["cpu"],
-        "early_stopping": {"threshold": 0.99, "patience_epochs": 50, "max_epochs": max_epochs},
-        "training": {"device": "cpu", "threads": 1},
-        "data": {"pamap2": {"path": str(data), "max_windows": 200}},
-        "meter": {"kind": "synthetic", "period_s": 0.05, "flush_s": 0.2, "idle_s": idle_s},
-    }
-    config = tmp / "lease.yaml"
-    config.write_text(yaml.safe_dump(cfg))
-    prepared = prepare(config, tmp / "results", "local")
-    write_layout(prepared)
-    return prepared.layout, prepared.layout.run(prepared.specs[0].run_id)
-
-
-def _worker(run: RunPaths, log: Path, **env: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "EB_LEASE_PERIOD_S": "1", **env}
-    return subprocess.Popen([sys.executable, "-m", "energybench.launch", str(run.dir)], env=env,
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _attempt_started(run: RunPaths) -> int:
-    try:
-        return int(read_json(run.started)["attempt"]) if run.started.exists() else 0
-    except (OSError, ValueError):
-        return 0
-
-
-def _epoch_rows(run: RunPaths, attempt: int) -> list[dict]:
-    """The rows of one attempt's epoch shard, read in one go (the worker replaces the file as it goes)."""
-    try:
-        data = run.epochs(attempt).read_bytes()
-    except FileNotFoundError:
-        return []
-    return pq.read_table(pa.BufferReader(data)).to_pylist()
-
-
-@pytest.mark.slow
-def test_a_second_worker_waits_then_leaves_a_live_run_alone(pamap2: Path, tmp_path: Path) -> None:
-    _, run = _planned(tmp_path, pamap2, max_epochs=2, idle_s=6)
-    first = _worker(run, tmp_path / "first.log")
-    wait_for("the first worker's lease", lambda: lease.generations(run) == [1], 120, 0.05)
-    second = _worker(run, tmp_path / "second.log", EB_LEASE_WAIT_S="2")
-    assert second.wait(120) == lease.HELD, (tmp_path / "second.log").read_text()
-    log = (tmp_path / "second.log").read_text()
-    assert "is held by a live worker" in log and f"pid {first.pid}" in log and "writes nothing" in log
-    assert first.poll() is None, "the first worker ended before the second gave up; raise idle_s"
-    assert first.wait(300) == 0, (tmp_path / "first.log").read_text()
-    assert lease.generations(run) == [1]
-    assert lease.parse(lease.read_generation(run, 1))["released"] is True
-    assert (read_json(run.started)["pid"], read_json(run.done)["attempt"]) == (first.pid, 1)
-    assert [p.name for p in run.epoch_shards()] == ["epochs-a001.parquet"]
-    assert all("-a001-" in p.name for p in run.sample_files())
-
-
-@pytest.mark.slow
-def test_a_stale_worker_that_lost_its_lease_writes_nothing_more(pamap2: Path, tmp_path: Path) -> None:
-    layout, run = _planned(tmp_path, pamap2, max_epochs=6, idle_s=0)
-    first = _worker(run, tmp_path / "first.log")
-    wait_for("two epochs of the first worker", lambda: len(_epoch_rows(run, 1)) >= 2, 300, 0.02,
-             diagnose=lambda: (tmp_path / "first.log").read_text())
-    os.kill(first.pid, signal.SIGSTOP)  # a node SLURM declared dead, its worker alive but frozen
-    stopped_s = time.time()
-    try:
-        assert not run.done.exists(), "the first worker finished before it was stopped"
-        second = _worker(run, tmp_path / "second.log")
-        wait_for("the second worker's attempt", lambda: _attempt_started(run) == 2, 120, 0.05,
-                 diagnose=lambda: (tmp_path / "second.log").read_text())
-    finally:
-        os.kill(first.pid, signal.SIGCONT)  # it wakes up beside the attempt that took over
-    assert first.wait(120) == lease.LOST, (tmp_path / "first.log").read_text()
-    assert "lost its lease" in (tmp_path / "first.log").read_text()
-    assert second.wait(300) == 0, (tmp_path / "second.log").read_text()
-
-    # Nothing the first worker measured after it was frozen reached a file.
-    first_epochs = _epoch_rows(run, 1)
-    assert first_epochs and all(r["start_s"] + r["duration_s"] < stopped_s for r in first_epochs)
-    samples = [r for p in run.sample_files() for r in pq.read_table(p).to_pylist()]
-    assert max(r["time_s"] for r in samples if r["attempt"] == 1) < stopped_s
-    assert min(r["time_s"] for r in samples if r["attempt"] == 2) > stopped_s
-    # The second attempt owns the markers, the record and the checkpoint.
-    gen2 = lease.parse(lease.read_generation(run, 2))
-    assert gen2["took_over"]["pid"] == first.pid and gen2["attempt"] == 2 and gen2["released"] is True
-    assert read_json(run.done)["attempt"] == 2
-    record = read_json(run.record)
-    assert (record["attempt"], record["epochs"]) == (2, 6) and record["resumed_from_epoch"] >= 1
-    import torch
-
-    assert torch.load(run.checkpoint, weights_only=False)["attempt"] == 2
-
-    r = eb("collect", str(layout.root))
-    assert r.returncode == 0, r.stdout + r.stderr
-    epochs = [e["epoch"] for e in pq.read_table(layout.dataset_dir / "epochs.parquet").to_pylist()
-              if e["run_id"] == run.dir.name]
-    assert sorted(epochs) == [1, 2, 3, 4, 5, 6]  # each epoch once
