@@ -101,6 +101,14 @@ def plan_cmd(config: Path, as_json: bool) -> None:
     for (paradigm, hw), n in sorted(summarize(specs).items()):
         click.echo(f"  {paradigm:<22} {hw:<10} {n:>5} runs")
     click.echo(f"total: {len(specs)} runs")
+    if exp.search is not None:
+        from .search.rungs import experiment_schedule
+
+        sched = experiment_schedule(exp)
+        assert sched is not None
+        click.echo(f"search: successive halving on {exp.search.objective}; rungs end at epochs "
+                   f"{', '.join(map(str, sched.ends_epoch)) or '(none)'}, keeping "
+                   f"{', '.join(map(str, sched.keep)) or '-'} setups; the last train to early stopping")
 
 
 @cli.command("submit")
@@ -113,14 +121,28 @@ def plan_cmd(config: Path, as_json: bool) -> None:
               help="SLURM: write the sbatch scripts to DIR/jobs/dry-run/ and submit nothing.")
 @click.option("--profile", type=CONFIG_FILE, default=None,
               help="SLURM: the cluster profile YAML (overrides executor.profile).")
+@click.option("--follow", is_flag=True,
+              help="SLURM: keep topping up what the submission limits hold back until all is submitted (Ctrl-C stops).")
+@click.option("--interval", "interval_s", type=float, default=60.0, show_default=True,
+              help="--follow: seconds between two top-ups (at least 10).")
 def submit_cmd(config: Path, results: Path | None, executor: str | None, force: bool, dry_run: bool,
-               profile: Path | None) -> None:
+               profile: Path | None, follow: bool, interval_s: float) -> None:
     """Validate CONFIG, plan it and execute (or, on SLURM, submit) the runs that are not done yet."""
     from .status import all_completed, run_states
     from .states import State
+    from .submit import follow as follow_submit
     from .submit import submit
 
-    done = submit(config, results, executor, force=force, echo=click.echo, dry_run=dry_run, profile=profile)
+    if follow and (force or dry_run):
+        raise ArgumentError("--follow tops up a submission; it does not go with --force or --dry-run")
+    if follow:
+        try:
+            done = follow_submit(config, results, executor, interval_s=interval_s, echo=click.echo, profile=profile)
+        except KeyboardInterrupt:
+            click.echo("follow: stopped; what was submitted stays queued (`energybench submit` again tops up)")
+            sys.exit(130)
+    else:
+        done = submit(config, results, executor, force=force, echo=click.echo, dry_run=dry_run, profile=profile)
     if dry_run:
         return
     if not done.outcome.waited:
@@ -244,11 +266,12 @@ def prefetch_cmd(config: Path) -> None:
 
 @cli.command("collect")
 @click.argument("results", type=RESULTS_DIR)
-def collect_cmd(results: Path) -> None:
+@click.option("--full", is_flag=True, help="Read every run again (default: only runs changed since the last collect).")
+def collect_cmd(results: Path, full: bool) -> None:
     """Merge every run's shards into RESULTS/dataset and write RESULTS/tables."""
     from .collect import collect
 
-    rep = collect(results, echo=click.echo, warn=_err)
+    rep = collect(results, echo=click.echo, warn=_err, full=full)
     click.echo(f"dataset: {rep.dataset_dir} ({rep.runs} runs, {rep.epochs} epochs, {rep.samples} samples, "
                f"{len(rep.quarantined)} files quarantined)")
     if rep.scheduler_energy and not rep.scheduler_energy.startswith("not asked (no SLURM"):
@@ -418,6 +441,48 @@ def estimate_run_cmd(results: Path, run_id: str, stable_epoch: str, window_epoch
                    f"[{f.stop_epoch_low}, {f.stop_epoch_high}]; energy to stop {f.energy_to_stop_j / J_PER_WH:.4g} Wh "
                    f"[{f.energy_to_stop_low_j / J_PER_WH:.4g}, {f.energy_to_stop_high_j / J_PER_WH:.4g}] "
                    "(10th-90th percentile)")
+
+
+@cli.group("profile")
+def profile_group() -> None:
+    """The cluster profile: what each hardware name means on your SLURM cluster."""
+
+
+@profile_group.command("init")
+@click.option("--out", type=FILE, default=None, help="Write the profile to FILE (default: print it).")
+@click.option("--force", is_flag=True, help="Overwrite an existing --out FILE.")
+def profile_init_cmd(out: Path | None, force: bool) -> None:
+    """Write a cluster profile from sinfo and scontrol: one hardware entry per partition and GPU type."""
+    from .slurm.profile_init import init_profile, refuse_overwrite, write_profile
+
+    if out is not None:
+        refuse_overwrite(out, force)  # before asking the cluster anything
+    text = init_profile()
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    write_profile(text, out, force=force)
+    click.echo(f"written: {out}; check it, fill in account/setup, then: "
+               f"energybench submit CONFIG --executor slurm --profile {out}")
+
+
+@cli.group("search")
+def search_group() -> None:
+    """Energy-aware successive halving (the config's search: section runs through submit)."""
+
+
+@search_group.command("evaluate", context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                                    "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def search_evaluate_cmd(args: tuple[str, ...]) -> None:
+    """The search strategies on the synthetic simulator over many seeds (energy spent, regret, verdict).
+
+    Options (`energybench search evaluate -h`): --seeds N, --workloads, --hardware, --objectives,
+    --etas, --first-rungs, --max-epochs, --jobs, --out DIR.
+    """
+    from .search.evaluate import main as evaluate_main
+
+    sys.exit(evaluate_main(list(args)))
 
 
 def main() -> None:

@@ -7,18 +7,28 @@ version, columns), quarantines what it cannot trust with a one-line reason
 (never deleting anything), de-duplicates attempts (a resumed run's epochs
 appear once: the latest attempt wins) and writes the dataset into a temporary
 directory that replaces ``dataset/`` atomically, under a lock. Epochs (small)
-are read together first; samples one run at a time, so memory is bounded by
-the largest runs, not the study (``make bench``: 0.4 GB for 25 million
-samples). Samples are partitioned by hardware and dataset. A small thread pool
-overlaps one run's file-system waits with another's decoding; results are
-consumed in plan order, so the output does not depend on timing.
+are read together; samples one run at a time, so memory is bounded by the
+largest runs, not the study (``make bench``: 1.5 GiB for 250 million samples).
+Samples are partitioned by hardware and dataset. A small thread pool overlaps
+one run's file-system waits with another's decoding; results are consumed in
+plan order, so the output does not depend on timing.
 :mod:`energybench.merge` says how each run is validated and written.
-Progress: a bar on a terminal's stderr, else a line every 50 runs.
+
+Incremental: ``dataset/.merged.json`` records what each run was merged from
+(its shards' and markers' inode, size and mtime, its state) and what came out.
+The next collect reads again only the runs whose files differ; the others keep
+their samples file (a hard link into the new dataset), epochs and row. The
+result is the dataset a full collect would write. A previous dataset of
+another format, schema, energybench version or plan, or whose tables are not
+those recorded, is not reused (``--full`` forces that). Progress: a bar on a
+terminal's stderr, else a line every 50 runs.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
 import os
 import shutil
 import time
@@ -29,19 +39,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import conversions
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import __version__, conversions
 from .config import Report
-from .errors import EnergybenchError, ResultsError
-from .merge import MergedRun, ShardLog, merge_run, read_epochs, runs_table, write_dataset_table
+from .errors import EnergybenchError, ResultsError, SubmitError
+from .merge import (FileStat, MergedRun, RunDirs, RunFiles, ShardLog, file_stat, link_or_copy, merge_run,
+                    read_dataset_file, read_epochs, replace_runs, run_dirs, run_files, run_meta, runs_table,
+                    write_dataset_table)
 from .paths import DatasetPaths, ResultsLayout, write_json
 from .progress import RunProgress
-from .schema import EPOCH_SCHEMA, RUN_SCHEMA, SEARCH_SCHEMA, describe
+from .schema import EPOCH_SCHEMA, RUN_SCHEMA, SCHEMA_VERSION, SEARCH_SCHEMA, describe
 from .search.record import cost_table, decision_rows, decisions_frame, rung_table, with_rungs
 from .planfile import load_plan
-from .status import current_states
+from .states import State
+from .status import DEFAULT_LOST_AFTER_S, RunState, run_state
 
 #: Runs merged at once: enough to keep the cores busy while some threads wait on the filesystem.
-DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
+DEFAULT_WORKERS = min(8, 2 * (os.cpu_count() or 1))
+#: Bumped when what collect writes for a run changes: a dataset of another format is not reused.
+MERGED_FORMAT = 1
+#: A run directory changed less than this before a collect (by the filesystem's clock) is listed again by the
+#: next one, whatever its mtime says (seconds; a margin for coarse timestamps and clock steps).
+SETTLED_S = 1.0
 
 
 @dataclass
@@ -56,6 +78,8 @@ class CollectReport:
     unplanned: list[str] = field(default_factory=list)
     dataset_dir: Path | None = None
     scheduler_energy: str | None = None  # what sacct's ConsumedEnergyRaw said (SLURM directories)
+    reused: int = 0  # runs taken unchanged from the previous dataset
+    full_reason: str | None = None  # why every run was merged again; None for an incremental collect
 
 
 @contextmanager
@@ -71,7 +95,12 @@ def _lock(path: Path) -> Iterator[None]:
 
 def _samples_file(out: DatasetPaths, spec: dict[str, Any]) -> Path:
     """Where one run's samples go: partitioned by hardware and dataset (hive style)."""
-    return out.samples_dir / f"hardware={spec['hardware']}" / f"dataset={spec['dataset']}" / f"{spec['run_id']}.parquet"
+    return Path(_samples_path(str(out.samples_dir), spec))
+
+
+def _samples_path(samples_dir: str, spec: dict[str, Any]) -> str:
+    """:func:`_samples_file` as a string, for the loops over every kept run (a Path costs more than the link)."""
+    return f"{samples_dir}/hardware={spec['hardware']}/dataset={spec['dataset']}/{spec['run_id']}.parquet"
 
 
 def _unplanned_line(names: list[str]) -> str:
@@ -79,31 +108,158 @@ def _unplanned_line(names: list[str]) -> str:
     return f"collect: {len(names)} run directories not in plan.json, not collected: {shown}"
 
 
-def _merge_all(layout: ResultsLayout, specs: list[dict[str, Any]], out: DatasetPaths, workers: int,
-               progress: RunProgress) -> Iterator[MergedRun]:
-    """Merge every planned run (``workers`` at a time), yielding them in plan order.
+@contextmanager
+def _merging(layout: ResultsLayout, specs: list[dict[str, Any]], out: DatasetPaths, workers: int,
+             states: dict[str, RunState]) -> Iterator[Iterator[MergedRun]]:
+    """Start merging the runs of ``specs`` (``workers`` at a time); yields their results, in plan order.
 
-    Run states are ``status``'s: markers joined with one (cached) scheduler
-    query on SLURM, so a job killed without a marker is FAILED here too.
+    The runs are submitted at once, so the caller's own work overlaps them.
     """
     now = time.time()
-    states = {st.run_id: st for st in current_states(layout)[0]}
     pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="collect")
     try:
-        for merged in pool.map(lambda s: merge_run(s, layout.run(s["run_id"]), now, _samples_file(out, s),
-                                                   states.get(s["run_id"])), specs):
-            progress.advance(merged.shards, merged.samples)
-            yield merged
+        yield pool.map(lambda s: merge_run(s, layout.run(s["run_id"]), now, _samples_file(out, s),
+                                           states[s["run_id"]]), specs)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+@dataclass
+class _Previous:
+    """The dataset the last ``collect`` wrote, of this format and as recorded: what can be reused from it."""
+
+    paths: DatasetPaths
+    runs: dict[str, dict[str, Any]]  # run id -> its entry in the manifest (:func:`_entry`)
+    runs_table: pa.Table
+
+    @property
+    def samples_dir(self) -> str:
+        return str(self.paths.samples_dir)
+
+    def reusable(self, spec: dict[str, Any], files: str) -> bool:
+        """True when the run's files are those merged last time and its samples file is still the one written."""
+        entry = self.runs.get(spec["run_id"])
+        if entry is None or entry["files"] != files:
+            return False
+        return entry["output"] is None or file_stat(_samples_path(self.samples_dir, spec)) == entry["output"]
+
+    def epochs(self) -> pl.DataFrame:
+        """The previous ``epochs.parquet`` (its bytes are those recorded, so it decodes as it did)."""
+        epochs = read_dataset_file(self.paths.epochs, EPOCH_SCHEMA)
+        if epochs is None:
+            raise ResultsError(f"{self.paths.epochs}: unreadable although unchanged; run `energybench collect "
+                               "--full` to merge every run again")
+        return epochs
+
+
+def _sha256(path: Path) -> str:
+    """The content hash of a file (the plan, the runs and epochs tables: tens of MB at most)."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _header(plan_sha256: str) -> dict[str, Any]:
+    """What two collects must share for the outputs of the first to serve the second."""
+    return {"format": MERGED_FORMAT, "schema_version": SCHEMA_VERSION, "energybench": __version__,
+            "plan_sha256": plan_sha256}
+
+
+def _previous(layout: ResultsLayout, plan_sha256: str) -> tuple[_Previous | None, str | None]:
+    """The previous dataset where it can be reused, else None and why not (the reason a full collect is made)."""
+    ds = DatasetPaths(layout.dataset_dir)
+    if not ds.merged.is_file():
+        return None, ("no previous dataset" if not ds.runs.exists()
+                      else f"the previous dataset has no {ds.merged.name}")
+    try:
+        manifest = json.loads(ds.merged.read_text())
+        for key, value in _header(plan_sha256).items():
+            if manifest.get(key) != value:
+                return None, f"the previous dataset's {key} is {manifest.get(key)!r}, now {value!r}"
+        for path in (ds.runs, ds.epochs):
+            if _sha256(path) != manifest["tables"][path.name]:
+                return None, f"{path} changed since the last collect"
+        entries = manifest["runs"]
+        if not all(isinstance(e, dict) and _ENTRY_KEYS <= e.keys() for e in entries.values()):
+            raise ValueError("a run's entry lacks some of " + ", ".join(sorted(_ENTRY_KEYS)))
+        runs = read_dataset_file(ds.runs, RUN_SCHEMA)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return None, f"{ds.merged} unreadable ({type(exc).__name__}: {str(exc)[:80]})"
+    if runs is None:
+        return None, f"{ds.runs} unreadable or of other columns"
+    return _Previous(ds, entries, runs.to_arrow().cast(RUN_SCHEMA)), None
+
+
+def _files_key(files: RunFiles) -> str:
+    """``files`` as one canonical string: compared, never parsed (6,720 nested objects parse slowly)."""
+    return json.dumps(files, sort_keys=True, separators=(",", ":"))
+
+
+def _scan(layout: ResultsLayout, specs: list[dict[str, Any]], previous: _Previous | None,
+          settled_ns: int) -> tuple[dict[str, str], dict[str, RunDirs | None]]:
+    """Every run's files (:func:`_files_key`), and its directories' stats where they settled before ``settled_ns``.
+
+    Every shard and marker is written through a rename in its directory, which moves the directory's
+    mtime: a run whose two directories are as the manifest recorded them has the files it recorded, and
+    costs two ``stat`` calls, not one per file (on NFS each is a round trip). Like git's "racy" index
+    entries, directories changed too recently (``settled_ns``) are not recorded: a change in the same
+    clock tick would leave the mtime as it was.
+    """
+    files: dict[str, str] = {}
+    dirs: dict[str, RunDirs | None] = {}
+    for s in specs:
+        rid, run = s["run_id"], layout.run(s["run_id"])
+        now = run_dirs(run)  # before the files: a change while they are listed differs next time
+        entry = previous.runs.get(rid) if previous is not None else None
+        files[rid] = entry["files"] if entry is not None and entry["dirs"] == now else _files_key(run_files(run))
+        dirs[rid] = now if all(d is None or d[1] < settled_ns for d in now.values()) else None
+    return files, dirs
+
+
+def _states(layout: ResultsLayout, specs: list[dict[str, Any]]) -> dict[str, RunState]:
+    """``status``'s state of each run of ``specs``: its markers, joined with one (cached) scheduler query on
+    SLURM (as :func:`energybench.status.current_states`, for these runs only)."""
+    from .slurm.accounting import scheduler_view
+    from .slurm.manifest import Manifest
+
+    if not specs:
+        return {}
+    manifest = Manifest.load(layout.manifest)
+    view = None
+    if manifest.array_job_ids():
+        try:
+            view = scheduler_view(manifest.array_job_ids(), layout.scheduler_cache)
+        except SubmitError:
+            pass  # the markers alone decide, as for ``status``
+    jobs, now = manifest.jobs(), time.time()
+    out = {}
+    for s in specs:
+        job = jobs.get(s["run_id"])
+        record = view.get(job.job_id) if (view is not None and job is not None) else None
+        out[s["run_id"]] = run_state(s, layout.run(s["run_id"]), now, DEFAULT_LOST_AFTER_S, job, record,
+                                     view is not None, view is not None and view.queue_complete)
+    return out
+
+
+def _entry(files: str, dirs: RunDirs | None, state: list[str | None], samples: int, output: FileStat | None,
+           quarantined_epochs: list[dict[str, str]], quarantined_samples: list[dict[str, str]]) -> dict[str, Any]:
+    """One run's entry in ``.merged.json``: the files it was merged from and what came out."""
+    return {"files": files, "dirs": dirs, "state": state, "samples": samples, "output": output,
+            "quarantined_epochs": quarantined_epochs, "quarantined_samples": quarantined_samples}
+
+
+_ENTRY_KEYS = frozenset(_entry("", None, [], 0, None, [], []))
+#: A completed run stays so while its files do (the worker's ``done.json`` always wins in ``status``).
+_COMPLETED = [State.COMPLETED.value, None]
+
+
 def collect(results_dir: Path, echo: Callable[[str], None] = print, warn: Callable[[str], None] = print, *,
-            progress: bool | None = None, workers: int = DEFAULT_WORKERS) -> CollectReport:
+            progress: bool | None = None, workers: int = DEFAULT_WORKERS, full: bool = False) -> CollectReport:
     """Merge every run's shards into ``results_dir/dataset`` and recompute the tables.
 
-    ``progress``: show a bar (True), periodic lines through ``echo`` (False), or
-    a bar only when stderr is a terminal (None).
+    Incremental: a run whose files are those the previous dataset was merged from (its ``.merged.json``)
+    keeps its samples file, epochs and row; only the others are read. ``full``: read every run again.
+    ``progress``: show a bar (True), periodic lines through ``echo`` (False), or a bar only when stderr
+    is a terminal (None).
     """
     layout = ResultsLayout(results_dir)
     specs = load_plan(layout)
@@ -115,56 +271,161 @@ def collect(results_dir: Path, echo: Callable[[str], None] = print, warn: Callab
     with _lock(layout.collect_lock):
         tmp = layout.dataset_staging(os.getpid())
         shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        settled_ns = tmp.stat().st_mtime_ns - int(SETTLED_S * 1e9)  # the filesystem's clock, not ours
         out = DatasetPaths(tmp)
         try:
-            metas = []
-            with RunProgress(len(specs), "collect", echo, tty=progress) as bar:
-
-                def tally(log: ShardLog) -> None:
-                    report.shards += log.shards
-                    for q in log.quarantined:
-                        report.quarantined.append(q)
-                        bar.note(f"quarantined: {q['reason']}", warn)
-
-                epochs_log = ShardLog()
-                epochs = with_rungs(read_epochs([layout.run(s["run_id"]) for s in specs], epochs_log), specs)
-                tally(epochs_log)
-                bar.advance(shards=epochs_log.shards, runs=0)
-                for merged in _merge_all(layout, specs, out, workers, bar):
-                    tally(merged)
-                    metas.append(merged.meta)
-                    report.samples += merged.samples
-            report.scheduler_energy = _scheduler_energy(layout, metas)
-            runs_t, epochs_t = runs_table(metas, epochs), epochs.to_arrow()
-            write_dataset_table(out.runs, runs_t, RUN_SCHEMA)
-            write_dataset_table(out.epochs, epochs_t, EPOCH_SCHEMA)
-            decisions = decision_rows(layout)
-            if decisions:
-                write_dataset_table(out.search, decisions_frame(decisions).to_arrow(), SEARCH_SCHEMA)
-            out.samples_dir.mkdir(parents=True, exist_ok=True)
+            plan_sha256 = _sha256(layout.plan)
+            previous, report.full_reason = (None, "--full") if full else _previous(layout, plan_sha256)
+            # Files first, then states, then reading: a file that changes meanwhile differs from the manifest next time.
+            files, dirs = _scan(layout, specs, previous, settled_ns)
+            kept = [s for s in specs if previous is not None and previous.reusable(s, files[s["run_id"]])]
+            kept_ids = {s["run_id"] for s in kept}
+            report.reused = len(kept)
+            if previous is not None:
+                echo(f"collect: {len(specs) - len(kept)} of {len(specs)} runs changed since the last collect; "
+                     "reading those")
+            elif report.full_reason not in ("no previous dataset", "--full"):
+                echo(f"collect: reading every run ({report.full_reason})")
+            states = _states(layout, [s for s in specs if s["run_id"] not in kept_ids
+                                      or previous.runs[s["run_id"]]["state"] != _COMPLETED])  # type: ignore[union-attr]
+            entries, tables = _build(layout, specs, kept, previous, states, out, report, echo, warn, progress,
+                                     workers)
+            for s in specs:
+                entries[s["run_id"]] = _entry(files[s["run_id"]], dirs[s["run_id"]], **entries[s["run_id"]])
             write_json(out.schema, describe())
             write_json(out.quarantine, report.quarantined)
+            manifest = {**_header(plan_sha256), "tables": {p.name: _sha256(p) for p in (out.runs, out.epochs)},
+                        "runs": entries}
+            out.merged.write_text(json.dumps(manifest, separators=(",", ":"), sort_keys=True))  # 6,720 runs at 10x
             _swap(tmp, layout.dataset_dir)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        report.runs, report.epochs = runs_t.num_rows, epochs_t.num_rows
         report.dataset_dir = layout.dataset_dir
-        from .tables import compute_tables, load_dataset, write_tables
+        from .tables import write_tables
 
-        tables = compute_tables(*load_dataset(layout.dataset_dir))
-        settings = report_settings(layout)
-        if settings is not None and conversions.enabled(settings):
-            tables["conversions"] = conversions.conversions(tables["total_energy"], settings)
-        search_file = DatasetPaths(layout.dataset_dir).search
-        if search_file.exists():
-            import polars as pl
-
-            runs_df, epochs_df = load_dataset(layout.dataset_dir)
-            decided = pl.read_parquet(search_file)
-            tables["search_rungs"] = rung_table(epochs_df, decided)
-            tables["search_cost"] = cost_table(runs_df, epochs_df, specs)
         write_tables(tables, layout.tables_dir)
     return report
+
+
+def _build(layout: ResultsLayout, specs: list[dict[str, Any]], kept: list[dict[str, Any]], previous: _Previous | None,
+           states: dict[str, RunState], out: DatasetPaths, report: CollectReport, echo: Callable[[str], None],
+           warn: Callable[[str], None], progress: bool | None,
+           workers: int) -> tuple[dict[str, dict[str, Any]], dict[str, pl.DataFrame]]:
+    """Write the dataset into ``out``: the ``kept`` runs from ``previous``, the others from their shards.
+
+    Returns what each run's manifest entry records, and the tables computed from the dataset.
+    """
+    kept_ids = {s["run_id"] for s in kept}
+    changed = [s for s in specs if s["run_id"] not in kept_ids]
+    q_epochs: dict[str, list[dict[str, str]]] = {}
+    q_samples: dict[str, list[dict[str, str]]] = {}
+    samples: dict[str, int] = {}
+    state: dict[str, list[str | None]] = {rid: [st.state.value, st.reason] for rid, st in states.items()}
+    metas, same = [], []
+    with RunProgress(len(specs), "collect", echo, tty=progress) as bar, \
+            _merging(layout, changed, out, workers, states) as merged_runs:
+        epochs_log = ShardLog()
+        epochs = read_epochs([layout.run(s["run_id"]) for s in changed], epochs_log)
+        for q in epochs_log.quarantined:  # an epoch shard lies in its run's directory
+            q_epochs.setdefault(Path(q["path"]).parent.name, []).append(q)
+            bar.note(f"quarantined: {q['reason']}", warn)
+        report.shards += epochs_log.shards
+        bar.advance(shards=epochs_log.shards, runs=0)
+        if previous is not None and kept:
+            epochs = replace_runs(previous.epochs(), epochs, [s["run_id"] for s in changed])
+            _link_kept(kept, previous, out)
+            for s in kept:
+                rid, entry = s["run_id"], previous.runs[s["run_id"]]
+                samples[rid] = entry["samples"]
+                for q in entry["quarantined_epochs"] + entry["quarantined_samples"]:
+                    bar.note(f"quarantined: {q['reason']}", warn)
+                q_epochs[rid], q_samples[rid] = entry["quarantined_epochs"], entry["quarantined_samples"]
+                state.setdefault(rid, entry["state"])
+                if state[rid] == entry["state"]:
+                    same.append(rid)
+                else:  # its files are as they were, but time or the scheduler moved its state (e.g. LOST)
+                    metas.append(run_meta(s, layout.run(rid), states[rid].state, states[rid].reason))
+            bar.advance(samples=sum(samples.values()), runs=len(kept))
+        epochs = with_rungs(epochs, specs)
+        for merged in merged_runs:
+            rid = merged.meta["run_id"]
+            bar.advance(merged.shards, merged.samples)
+            for q in merged.quarantined:
+                bar.note(f"quarantined: {q['reason']}", warn)
+            report.shards += merged.shards
+            metas.append(merged.meta)
+            samples[rid], q_samples[rid] = merged.samples, merged.quarantined
+    runs_t = _runs(layout, metas, epochs, previous, same, report)
+    write_dataset_table(out.runs, runs_t, RUN_SCHEMA)
+    decisions = decision_rows(layout)
+    if decisions:
+        write_dataset_table(out.search, decisions_frame(decisions).to_arrow(), SEARCH_SCHEMA)
+    out.samples_dir.mkdir(parents=True, exist_ok=True)
+    runs_df = pl.from_arrow(runs_t)
+    assert isinstance(runs_df, pl.DataFrame)
+    with ThreadPoolExecutor(1, thread_name_prefix="collect-write") as writer:  # the writer holds one core
+        written = writer.submit(write_dataset_table, out.epochs, epochs.to_arrow(), EPOCH_SCHEMA)
+        tables = _tables(layout, specs, runs_df, epochs, out)
+        written.result()
+    # Epoch shards first, then samples, each in plan order: the order of a full collect.
+    report.quarantined = ([q for s in specs for q in q_epochs.get(s["run_id"], [])]
+                          + [q for s in specs for q in q_samples.get(s["run_id"], [])])
+    report.samples = sum(samples.values())
+    report.runs, report.epochs = runs_t.num_rows, epochs.height
+    entries = {s["run_id"]: {"state": state[s["run_id"]], "samples": samples.get(s["run_id"], 0),
+                             "output": (previous.runs[s["run_id"]]["output"]  # type: ignore[union-attr]
+                                        if s["run_id"] in kept_ids  # a link keeps the inode and mtime
+                                        else file_stat(_samples_file(out, s))),
+                             "quarantined_epochs": q_epochs.get(s["run_id"], []),
+                             "quarantined_samples": q_samples.get(s["run_id"], [])} for s in specs}
+    return entries, tables
+
+
+def _link_kept(kept: list[dict[str, Any]], previous: _Previous, out: DatasetPaths) -> None:
+    """The kept runs' samples files, linked from the previous dataset into ``out``."""
+    made: set[str] = set()
+    into = str(out.samples_dir)
+    for s in kept:
+        if previous.runs[s["run_id"]]["output"] is None:
+            continue
+        target = _samples_path(into, s)
+        parent = os.path.dirname(target)
+        if parent not in made:
+            os.makedirs(parent, exist_ok=True)
+            made.add(parent)
+        link_or_copy(_samples_path(previous.samples_dir, s), target)
+
+
+def _runs(layout: ResultsLayout, metas: list[dict[str, Any]], epochs: pl.DataFrame, previous: _Previous | None,
+          same: list[str], report: CollectReport) -> pa.Table:
+    """``runs.parquet``: rows of ``metas`` from their epochs; those of ``same`` as ``previous`` had them."""
+    runs_t = runs_table(metas, epochs.filter(pl.col("run_id").is_in([m["run_id"] for m in metas]))
+                        if same else epochs)
+    if same:
+        kept = previous.runs_table.filter(pc.is_in(previous.runs_table["run_id"],  # type: ignore[union-attr]
+                                                   pa.array(same, pa.string())))
+        runs_t = pa.concat_tables([runs_t, kept]).sort_by("run_id")
+    report.scheduler_energy, energy = _scheduler_energy(layout, runs_t["run_id"].to_pylist())
+    column = RUN_SCHEMA.get_field_index("sched_energy_j")
+    values = pa.array([energy.get(r) for r in runs_t["run_id"].to_pylist()], RUN_SCHEMA.field(column).type)
+    return runs_t.set_column(column, RUN_SCHEMA.field(column), values)
+
+
+def _tables(layout: ResultsLayout, specs: list[dict[str, Any]], runs: pl.DataFrame, epochs: pl.DataFrame,
+            out: DatasetPaths) -> dict[str, pl.DataFrame]:
+    """The tables of the dataset in ``out``, from the frames it is written from (a pure function of it)."""
+    from .tables import compute_tables
+
+    tables = compute_tables(runs, epochs)
+    settings = report_settings(layout)
+    if settings is not None and conversions.enabled(settings):
+        tables["conversions"] = conversions.conversions(tables["total_energy"], settings)
+    if out.search.exists():
+        decided = pl.read_parquet(out.search)
+        tables["search_rungs"] = rung_table(epochs, decided)
+        tables["search_cost"] = cost_table(runs, epochs, specs)
+    return tables
 
 
 def report_settings(layout: ResultsLayout) -> Report | None:
@@ -179,24 +440,22 @@ def report_settings(layout: ResultsLayout) -> Report | None:
         return None
 
 
-def _scheduler_energy(layout: ResultsLayout, metas: list[dict]) -> str:
-    """Fill each SLURM run's ``sched_energy_j`` from sacct's ConsumedEnergyRaw; a note on what was found."""
+def _scheduler_energy(layout: ResultsLayout, run_ids: list[str]) -> tuple[str, dict[str, float | None]]:
+    """Each SLURM run's ``sched_energy_j`` from sacct's ConsumedEnergyRaw (by run id), and a note on what was found."""
     from .slurm.accounting import consumed_energy
     from .slurm.manifest import Manifest
 
     if not layout.manifest.exists():
-        return "not asked (no SLURM jobs in this directory)"
+        return "not asked (no SLURM jobs in this directory)", {}
     manifest = Manifest.load(layout.manifest)
     try:
         energy = consumed_energy(manifest.array_job_ids())
     except EnergybenchError as exc:
-        return f"not asked ({str(exc).splitlines()[0]})"
+        return f"not asked ({str(exc).splitlines()[0]})", {}
     jobs = manifest.jobs()
-    for meta in metas:
-        ref = jobs.get(meta["run_id"])
-        meta["sched_energy_j"] = energy.get(ref.job_id) if ref is not None else None
-    n = sum(m.get("sched_energy_j") is not None for m in metas)
-    return f"{n} of {len(jobs)} jobs accounted" if n else "not accounted (no energy plugin on this cluster)"
+    by_run = {rid: energy.get(jobs[rid].job_id) for rid in run_ids if rid in jobs}
+    n = sum(v is not None for v in by_run.values())
+    return (f"{n} of {len(jobs)} jobs accounted" if n else "not accounted (no energy plugin on this cluster)"), by_run
 
 
 def _swap(new: Path, target: Path) -> None:

@@ -23,6 +23,7 @@ decoding everything.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -92,19 +93,20 @@ def _current(path: Path) -> bool:
     return (_footer(path) or {}).get(_VERSION_KEY) == _VERSION
 
 
-def _exact(path: Path, schema: pa.Schema) -> bool:
-    """True when the file carries exactly the contract's schema (so it can serve in the dataset as is)."""
-    footer = _footer(path) or {}
-    return footer.get(_VERSION_KEY) == _VERSION and footer.get("ARROW:schema") == _written_schema(schema)
-
-
 def _read(paths: list[Path], schema: pa.Schema) -> pl.DataFrame | None:
-    """``paths`` decoded together by polars in the contract's types, or None when anything is unusual."""
+    """``paths`` decoded together by polars in the contract's types (one chunk), or None when anything is unusual."""
     try:
         frame = pl.read_parquet([str(p) for p in paths], columns=schema.names, hive_partitioning=False, glob=False)
     except Exception:  # noqa: BLE001 - each file is then read on its own
         return None
-    return frame if frame.schema == _polars_schema(schema) else None
+    if frame.schema != _polars_schema(schema):
+        return None
+    return frame.rechunk() if len(paths) > 1 else frame  # a chunk per file: thousands make every later step slow
+
+
+def read_dataset_file(path: Path, schema: pa.Schema) -> pl.DataFrame | None:
+    """A dataset file decoded in the contract's types; None when it is unreadable or has other columns or types."""
+    return _read([path], schema)
 
 
 def read_shards(paths: list[Path], schema: pa.Schema, log: ShardLog) -> pl.DataFrame | None:
@@ -131,7 +133,10 @@ def read_shards(paths: list[Path], schema: pa.Schema, log: ShardLog) -> pl.DataF
 
 def in_order(samples: pl.DataFrame) -> bool:
     """True when rows are sorted by (attempt, time_s) with no repeated pair."""
-    a, t = samples["attempt"].to_numpy(), samples["time_s"].to_numpy()
+    return _ordered(samples["attempt"].to_numpy(), samples["time_s"].to_numpy())
+
+
+def _ordered(a: np.ndarray, t: np.ndarray) -> bool:
     return bool(np.all((a[1:] > a[:-1]) | ((a[1:] == a[:-1]) & (t[1:] > t[:-1]))))
 
 
@@ -144,7 +149,7 @@ def dedup_samples(samples: pl.DataFrame) -> pl.DataFrame:
     return samples.filter(~repeated.fill_null(False))
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
+def link_or_copy(src: Path | str, dst: Path | str) -> None:
     try:
         os.link(src, dst)
     except OSError:
@@ -210,40 +215,153 @@ def merge_run(spec: dict[str, Any], run: RunPaths, now: float, samples_out: Path
     state = state or run_state(spec, run, now)  # ``state``: the scheduler-joined one, where known
     merged = MergedRun(meta=run_meta(spec, run, state.state, state.reason))
     files = run.sample_files()
-    if len(files) == 1 and _exact(files[0], SAMPLE_SCHEMA):
-        order = _read_order(files[0])
-        if order is not None and order.height and in_order(order):
-            samples_out.parent.mkdir(parents=True, exist_ok=True)
-            _link_or_copy(files[0], samples_out)
-            merged.shards, merged.samples = 1, order.height
-            return merged
+    rows = _clean_rows(files[0]) if len(files) == 1 else None
+    if rows:
+        samples_out.parent.mkdir(parents=True, exist_ok=True)
+        link_or_copy(files[0], samples_out)
+        merged.shards, merged.samples = 1, rows
+        return merged
     samples = read_shards(files, SAMPLE_SCHEMA, merged)
     if samples is not None and samples.height:
         samples = dedup_samples(samples)
-        write_dataset_table(samples_out, samples.to_arrow(), SAMPLE_SCHEMA)
+        write_dataset_table(samples_out, samples.rechunk().to_arrow(), SAMPLE_SCHEMA)  # one chunk per shard: slow
         merged.samples = samples.height
     return merged
 
 
-def _read_order(path: Path) -> pl.DataFrame | None:
-    """The ordering columns of one shard, or None when they do not decode (then it is read in full)."""
+#: A file's identity for incremental collect: [inode, size, modification time in ns]. Shards and markers are
+#: written through a rename, so a change always gives a new inode and mtime; hashing the contents instead
+#: would read every byte, the very cost an incremental collect saves. (ctime and the link count are left out:
+#: linking a shard into the dataset changes both.)
+FileStat = list[int]
+#: Every file of a run that its merged outputs depend on: {"run": {name: stat}, "samples": {name: stat}}.
+RunFiles = dict[str, dict[str, FileStat]]
+#: A run's two directories (the run's and its samples'): {"run": [inode, mtime_ns], "samples": ...}, None if absent.
+RunDirs = dict[str, list[int] | None]
+
+
+def file_stat(path: Path | str) -> FileStat | None:
+    """``path``'s :data:`FileStat`, or None when there is no such file."""
     try:
-        return pl.read_parquet(path, columns=["attempt", "time_s"], hive_partitioning=False, glob=False)
-    except Exception:  # noqa: BLE001
+        st = os.stat(path)
+    except FileNotFoundError:
         return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def run_dirs(run: RunPaths) -> RunDirs:
+    """The inode and mtime (ns) of the run's directory and of its samples directory (None where absent)."""
+    out: RunDirs = {}
+    for key, path in (("run", run.dir), ("samples", run.samples_dir)):
+        try:
+            st = os.stat(path)
+            out[key] = [st.st_ino, st.st_mtime_ns]
+        except FileNotFoundError:
+            out[key] = None
+    return out
+
+
+@lru_cache(maxsize=1)
+def _marker_names() -> frozenset[str]:
+    run = RunPaths(Path("run"))
+    return frozenset(p.name for p in (run.spec, run.record, run.started, run.done, run.failed, run.paused, run.rungs))
+
+
+def run_files(run: RunPaths) -> RunFiles:
+    """Every file of ``run`` that its merged outputs depend on, with its :data:`FileStat`.
+
+    Its shards (samples and epochs, as :meth:`RunPaths.sample_files` and :meth:`RunPaths.epoch_shards`
+    find them) and the markers its ``runs.parquet`` row reads. The heartbeat is left out: it changes at
+    every flush but only moves the run's state, which collect compares itself. One ``scandir`` per
+    directory: at 6,720 runs, ``glob`` and path objects cost seconds.
+    """
+    markers, out = _marker_names(), {"run": {}, "samples": {}}
+    for directory, key in ((run.dir, "run"), (run.samples_dir, "samples")):
+        try:
+            with os.scandir(directory) as entries:
+                for e in entries:
+                    wanted = (e.name.endswith(".parquet") if key == "samples"
+                              else e.name in markers or fnmatch.fnmatchcase(e.name, "epochs-a*.parquet"))
+                    if wanted and e.is_file():
+                        st = e.stat()
+                        out[key][e.name] = [st.st_ino, st.st_size, st.st_mtime_ns]
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+    return out
+
+
+def _clean_rows(path: Path) -> int | None:
+    """The number of rows of a shard that can enter the dataset as it is, or None.
+
+    It must carry exactly the contract's schema and have its rows in (attempt, time_s) order without
+    repeats. One pyarrow open serves the footer and the two ordering columns: half the CPU of polars
+    for a single small file, which matters 6,720 times at 10x the study.
+    """
+    try:
+        shard = pq.ParquetFile(path)
+        footer = shard.metadata.metadata or {}
+        if (footer.get(VERSION_KEY) != _VERSION.encode()
+                or footer.get(b"ARROW:schema", b"").decode() != _written_schema(SAMPLE_SCHEMA)):
+            return None
+        order = shard.read(columns=["attempt", "time_s"], use_threads=False)
+    except Exception:  # noqa: BLE001 - then it is read in full, where read_shard names the problem
+        return None
+    if not order.num_rows or not _ordered(order["attempt"].to_numpy(), order["time_s"].to_numpy()):
+        return None
+    return order.num_rows
 
 
 def read_epochs(runs: list[RunPaths], log: ShardLog) -> pl.DataFrame:
-    """Every epoch shard of ``runs``, decoded together (they are small), one row per run and epoch."""
-    epochs = read_shards([p for run in runs for p in run.epoch_shards()], EPOCH_SCHEMA, log)
+    """Every epoch shard of ``runs``, decoded together (they are small), one row per run and epoch.
+
+    Read in run id order: each run's shard (one per attempt) holds its epochs in order, so the rows come
+    sorted, and only runs of several attempts need sorting (:func:`latest_attempt`).
+    """
+    ordered = sorted(runs, key=lambda run: run.dir.name)
+    epochs = read_shards([p for run in ordered for p in run.epoch_shards()], EPOCH_SCHEMA, log)
     return latest_attempt(epochs if epochs is not None else pl.from_arrow(EPOCH_SCHEMA.empty_table()))
 
 
+def _ascending() -> pl.Expr:
+    """Per row: the row's (run_id, epoch) comes after the previous row's (True for the first)."""
+    run, epoch = pl.col("run_id"), pl.col("epoch")
+    return ((run > run.shift()) | ((run == run.shift()) & (epoch > epoch.shift()))).fill_null(True)
+
+
 def latest_attempt(epochs: pl.DataFrame) -> pl.DataFrame:
-    """One row per run and epoch: the one of the highest attempt (then the latest start), sorted."""
-    return (epochs.sort(["run_id", "epoch", "attempt", "start_s"], descending=[False, False, True, True],
-                        maintain_order=True)
-            .unique(subset=["run_id", "epoch"], keep="first", maintain_order=True))
+    """One row per run and epoch: the one of the highest attempt (then the latest start), sorted.
+
+    Rows already in (run, epoch) order without repeats are kept as they are. Where each run's rows lie
+    together, runs in order (as :func:`read_epochs` reads them), they are sorted by an integer per run
+    instead of the id: several times faster at 10x the study's 2 million rows.
+    """
+    if epochs.select(_ascending().all()).item():
+        return epochs
+    run, epoch = pl.col("run_id"), pl.col("epoch")
+    starts = (run != run.shift()).fill_null(True)
+    together = epochs.select((starts.sum() == run.n_unique()) & (run >= run.shift()).fill_null(True).all()).item()
+    key = starts.cum_sum() if together else run
+    order = epochs.select(pl.arg_sort_by([key, epoch, pl.col("attempt"), pl.col("start_s")],
+                                         descending=[False, False, True, True], maintain_order=True)).to_series()
+    keys = epochs.select(run, epoch)[order]
+    first = keys.select(((run != run.shift()) | (epoch != epoch.shift())).fill_null(True)).to_series()
+    return epochs[order.filter(first)]
+
+
+def replace_runs(previous: pl.DataFrame, fresh: pl.DataFrame, run_ids: list[str]) -> pl.DataFrame:
+    """``previous`` (one row per run and epoch, sorted) with the rows of ``run_ids`` replaced by ``fresh``'s.
+
+    ``fresh`` is sorted too and holds rows of ``run_ids`` only. The unchanged stretches of ``previous``
+    are sliced, not copied: the cost follows the runs replaced, not the study.
+    """
+    old, new = previous["run_id"], fresh["run_id"]
+    pieces, at = [], 0
+    for rid in sorted(run_ids):
+        lo, hi = old.search_sorted(rid, "left"), old.search_sorted(rid, "right")
+        f_lo, f_hi = new.search_sorted(rid, "left"), new.search_sorted(rid, "right")
+        pieces += [previous.slice(at, lo - at), fresh.slice(f_lo, f_hi - f_lo)]
+        at = hi
+    return pl.concat([*pieces, previous.slice(at)], how="vertical")
 
 
 def runs_table(metas: list[dict[str, Any]], epochs: pl.DataFrame) -> pa.Table:

@@ -20,13 +20,16 @@ collect <= 15 s, <= 2 GB, >= 5x faster than the baseline.
 
 from __future__ import annotations
 
+import json
+import multiprocessing
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,32 +170,45 @@ def _write_run(layout: ResultsLayout, spec: dict[str, Any], index: int, n: int) 
     return shards
 
 
+def _write_runs(layout: ResultsLayout, specs: list[dict[str, Any]], first: int, sizes: list[int]) -> int:
+    """Write the runs ``first``, ``first + 1``, ... (one process's share); returns their number of shard files."""
+    return sum(_write_run(layout, spec, first + k, n) for k, (spec, n) in enumerate(zip(specs, sizes)))
+
+
 def generate(root: Path, *, runs: int | None = None, total_samples: int = 25_000_000,
-             threads: int = 2) -> Generated:
+             processes: int | None = None, scale: int = 1) -> Generated:
     """Write the plan of ``configs/paper.yaml`` (its first ``runs`` runs, default all) under ``root``.
 
-    Each run gets between 0.4 and 1.6 times its share of ``total_samples`` readings.
+    ``scale``: the study with ``scale`` times its repeats (10: 6,720 runs). Each run gets between 0.4
+    and 1.6 times its share of ``total_samples`` readings. Runs are written by ``processes`` worker
+    processes (default: one per core; numpy and the Parquet encoder keep each busy), in blocks of runs.
     """
     from ..config import load_config
     from ..plan import plan
     from ..planfile import write_plan
 
     t0 = time.perf_counter()
-    specs = plan(load_config(PAPER_CONFIG))[:runs]
+    config = load_config(PAPER_CONFIG)
+    planned = plan(config.model_copy(update={"repeats": config.repeats * scale}))[:runs]
+    specs = [s.to_dict() for s in planned]
     layout = ResultsLayout(root)
-    write_plan(layout, "paper", specs, run_specs=False)
+    write_plan(layout, "paper", planned, run_specs=False)
     share = np.random.default_rng(0).uniform(0.4, 1.6, len(specs))
-    sizes = np.maximum((share / share.sum() * total_samples).astype(int), IDLE_ROWS + 50)
-    with ThreadPoolExecutor(threads) as pool:  # Parquet encoding releases the GIL
-        shards = sum(pool.map(lambda a: _write_run(layout, specs[a].to_dict(), a, int(sizes[a])), range(len(specs))))
+    sizes = [int(n) for n in np.maximum((share / share.sum() * total_samples).astype(int), IDLE_ROWS + 50)]
+    workers = processes or os.cpu_count() or 1
+    block = max(1, -(-len(specs) // (8 * workers)))  # several blocks per process: none waits for a slow one
+    starts = range(0, len(specs), block)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        shards = sum(pool.map(_write_runs, [layout] * len(starts), [specs[a:a + block] for a in starts],
+                              starts, [sizes[a:a + block] for a in starts]))
     size = sum(p.stat().st_size for p in layout.runs_dir.rglob("*.parquet"))
-    return Generated(layout.root, len(specs), int(sizes.sum()) + _resumed_overlap(sizes), shards, size,
+    return Generated(layout.root, len(specs), sum(sizes) + _resumed_overlap(len(sizes)), shards, size,
                      time.perf_counter() - t0)
 
 
-def _resumed_overlap(sizes: np.ndarray) -> int:
+def _resumed_overlap(runs: int) -> int:
     """Extra rows the killed runs' second idle stretch adds (the torn runs' duplicates are not counted)."""
-    return IDLE_ROWS * sum(1 for i in range(len(sizes)) if i % 32 == 7)
+    return IDLE_ROWS * sum(1 for i in range(runs) if i % 32 == 7)
 
 
 _COLLECT = "from energybench.cli import main; main()"
@@ -218,8 +234,9 @@ def measure(argv: list[str]) -> tuple[float, int]:
     return seconds, usage.ru_maxrss * BYTES_PER_KIB  # Linux reports KiB
 
 
-def collect_argv(root: Path) -> list[str]:
-    return [sys.executable, "-c", _COLLECT, "collect", str(root)]
+def collect_argv(root: Path, full: bool = True) -> list[str]:
+    """``energybench collect ROOT``: ``--full`` (every run read) unless ``full`` is False (incremental)."""
+    return [sys.executable, "-c", _COLLECT, "collect", *(["--full"] if full else []), str(root)]
 
 
 def baseline_argv(root: Path, out: Path) -> list[str]:
@@ -258,8 +275,135 @@ def _ok(good: bool) -> str:
     return "ok" if good else "MISSED"
 
 
+def change_runs(layout: ResultsLayout, specs: list[dict[str, Any]], indexes: list[int], stamp: int) -> None:
+    """What a collect finds changed while the study runs: each run of ``indexes`` resumed once more.
+
+    A new attempt appends one flush part (300 readings) and its epochs shard, and finishes again
+    (``started.json``, ``done.json``); the run then needs a real merge (several shards).
+    """
+    for i in indexes:
+        spec = specs[i]
+        run = layout.run(spec["run_id"])
+        attempt = int(json.loads(run.started.read_text())["attempt"]) + 1
+        t0 = T0_S + 10_000_000.0 + stamp * 100_000.0
+        table = _samples(spec["run_id"], attempt, 300, 100_000 + stamp * 10, 100, t0, False,
+                         np.random.default_rng([i, stamp]))
+        SampleShardWriter(run, attempt).write(table)
+        write_table(run.epochs(attempt), _epochs(table, spec["run_id"], attempt), EPOCH_SCHEMA)
+        write_json(run.started, {"attempt": attempt, "host": "bench-node", "time_s": t0})
+        write_json(run.done, {"attempt": attempt, "time_s": t0})
+
+
+def _same_dataset(a: Path, b: Path) -> bool:
+    """The runs and epochs tables equal, and as many samples (the incremental collect against a full one)."""
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    from ..paths import DatasetPaths
+
+    da, db = DatasetPaths(a), DatasetPaths(b)
+    count = [ds.dataset(d.samples_dir, partitioning="hive").count_rows() for d in (da, db)]
+    return (pq.read_table(da.runs).equals(pq.read_table(db.runs))
+            and pq.read_table(da.epochs).equals(pq.read_table(db.epochs)) and count[0] == count[1])
+
+
+#: 10x the study: targets on the 2-core machine.
+SCALE_TARGET_S, SCALE_TARGET_RSS_BYTES, INCREMENTAL_TARGET_FRAC = 60.0, 2 * BYTES_PER_GIB, 0.10
+#: Disk the 10x study needs under the temporary directory: its shards (about 5.4 GiB) and a margin.
+SCALE_DISK_BYTES = 8 * BYTES_PER_GIB
+
+
+def scale_bench(scale: int = 10, runs: int | None = None, total_samples: int = 250_000_000, rounds: int = 3,
+                changed_frac: float = 0.01, tmp_dir: str | None = None) -> dict[str, Any]:
+    """The study at ``scale`` times its runs: full collects interleaved with incremental ones.
+
+    Each round: ``collect --full``, then ``changed_frac`` of the runs (others each round) resumed once
+    more (:func:`change_runs`), then ``collect`` (incremental). The next round's full collect reads the
+    same files as the incremental one before it: their datasets are compared. Returns every round's
+    figures; ``skipped`` says why when the disk is too small.
+    """
+    where = tmp_dir or tempfile.gettempdir()
+    free, need = shutil.disk_usage(where).free, SCALE_DISK_BYTES * total_samples // 250_000_000
+    if free < need:
+        return {"skipped": f"needs {need / BYTES_PER_GIB:.1f} GiB free under {where}, "
+                           f"{free / BYTES_PER_GIB:.1f} GiB there"}
+    from ..planfile import load_plan
+
+    with tempfile.TemporaryDirectory(prefix="eb-collect-scale-", dir=tmp_dir) as tmp:
+        gen = generate(Path(tmp) / "study", runs=runs, total_samples=total_samples, scale=scale)
+        layout = ResultsLayout(gen.root)
+        specs = load_plan(layout)
+        order = np.random.default_rng(1).permutation(len(specs))
+        n_changed = max(1, round(changed_frac * len(specs)))
+        full_s, full_rss, inc_s, inc_rss, same = [], [], [], [], []
+        previous: Path | None = None
+        for r in range(rounds):
+            s, rss = measure(collect_argv(gen.root))
+            full_s.append(s)
+            full_rss.append(rss)
+            if previous is not None:  # the same files as the incremental collect before
+                same.append(_same_dataset(previous, layout.dataset_dir))
+                shutil.rmtree(previous)
+            change_runs(layout, specs, [int(i) for i in order[r * n_changed:(r + 1) * n_changed]], r)
+            s, rss = measure(collect_argv(gen.root, full=False))
+            inc_s.append(s)
+            inc_rss.append(rss)
+            previous = Path(tmp) / "incremental"
+            _keep(layout.dataset_dir, previous)
+        shutil.rmtree(gen.root, ignore_errors=True)
+    return {"generated": gen, "changed": n_changed, "full_s": full_s, "full_rss_bytes": full_rss,
+            "incremental_s": inc_s, "incremental_rss_bytes": inc_rss, "same_as_full": same}
+
+
+def _keep(dataset: Path, to: Path) -> None:
+    """``dataset`` as hard links (for :func:`_same_dataset`, after the next collect replaced it)."""
+    shutil.copytree(dataset, to, copy_function=os.link)
+
+
+def _spread(values: list[float], unit: str, scale: float = 1.0, digits: int = 1) -> str:
+    """``median unit (min-max, n rounds)``."""
+    v = sorted(x / scale for x in values)
+    return f"{statistics.median(v):.{digits}f} {unit} ({v[0]:.{digits}f}-{v[-1]:.{digits}f}, {len(v)} rounds)"
+
+
+def _verdict(good: bool) -> str:
+    return "met" if good else "NOT met"
+
+
+def print_scale(r: dict[str, Any]) -> None:
+    """The 10x figures, with their spread over rounds and a verdict per target."""
+    if "skipped" in r:
+        print(f"10x study: skipped ({r['skipped']})")
+        return
+    g: Generated = r["generated"]
+    gib = BYTES_PER_GIB
+    frac = [i / f for i, f in zip(r["incremental_s"], r["full_s"])]
+    print(f"10x study: {g.runs:,} runs, {g.samples:,} samples in {g.shards:,} shard files "
+          f"({g.bytes_on_disk / gib:.2f} GiB), generated in {g.seconds:.0f} s (not measured); rounds of "
+          f"collect --full, then {r['changed']} runs ({r['changed'] / g.runs:.0%}) resumed, then collect")
+    print(f"  full collect:        {_spread(r['full_s'], 's')}, "
+          f"peak RSS {_spread(r['full_rss_bytes'], 'GiB', gib, 2)}")
+    print(f"  incremental collect: {_spread(r['incremental_s'], 's')}, peak RSS "
+          f"{_spread(r['incremental_rss_bytes'], 'GiB', gib, 2)}")
+    print(f"  incremental / full (same round): {_spread([100 * x for x in frac], '%')}")
+    same = r["same_as_full"]
+    print(f"  incremental dataset = the next full collect's (runs, epochs, sample count): "
+          f"{sum(same)} of {len(same)} rounds" + ("" if all(same) else "  <- MISMATCH"))
+    full_ok = statistics.median(r["full_s"]) <= SCALE_TARGET_S
+    rss_ok = max(r["full_rss_bytes"]) <= SCALE_TARGET_RSS_BYTES
+    inc_ok = statistics.median(frac) <= INCREMENTAL_TARGET_FRAC
+    print(f"  targets: full collect <= {SCALE_TARGET_S:.0f} s (median) {_verdict(full_ok)}, "
+          f"<= {SCALE_TARGET_RSS_BYTES / gib:.0f} GiB (max) {_verdict(rss_ok)}; incremental <= "
+          f"{INCREMENTAL_TARGET_FRAC:.0%} of full (median) {_verdict(inc_ok)}")
+
+
 def main() -> None:
-    r = collect_bench()
+    print_1x(collect_bench())
+    print_scale(scale_bench())
+
+
+def print_1x(r: dict[str, Any]) -> None:
+    """The full study's figures against the pandas baseline."""
     g: Generated = r["generated"]
     gib = BYTES_PER_GIB
     print(f"synthetic full study: {g.runs} runs, {g.samples:,} samples at 10 Hz in {g.shards:,} shard files "
