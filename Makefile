@@ -28,7 +28,7 @@ demo: install
 	$(EB) report $(RESULTS)
 	@echo "dataset: $(RESULTS)/dataset  tables: $(RESULTS)/tables  figures: $(RESULTS)/figures  report: $(RESULTS)/report.md, $(RESULTS)/report.html"
 
-# As root, the suite installs Chromium and starts the single-node dev SLURM cluster first
+# As root, the suite installs Chromium and starts the multi-node dev SLURM cluster (four slurmd nodes in network namespaces) first
 # (the browser and SLURM tests must run, not skip).
 test: install
 	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory chromium cluster-up; fi
