@@ -12,12 +12,14 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-# Re-installs only when pyproject.toml or the torch spec changes.
-$(STAMP): pyproject.toml
+# Re-installs only when a pyproject.toml or the torch spec changes. The example workload package
+# (tests/test_examples.py) builds with the venv's setuptools (torch requires it): no registry needed.
+$(STAMP): pyproject.toml examples/workload-package/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_SPEC)
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-build-isolation -e examples/workload-package
 	@echo "$(TORCH_SPEC)" > $(STAMP)
 
 demo: install

@@ -18,10 +18,10 @@ from typing import Any
 
 import polars as pl
 
-from .paradigms import PARADIGMS
 from .paths import ResultsLayout, read_json
 from .planfile import load_plan
 from .render import Block, Grid, Heading, Text
+from .workloads import registry
 
 CHOICES_TITLE = "Choices the study leaves open"
 
@@ -84,13 +84,14 @@ def collect_choices(specs: Sequence[Mapping[str, Any]], records: Sequence[Mappin
                       _values(f"{t['optimizer']}" + (f", momentum {t['momentum']}" if t["optimizer"] == "sgd" else "")
                               + f", weight decay {t['weight_decay']}" for t in training),
                       "config: training.optimizer, momentum, weight_decay"))
-    if "celeba-multitask" in paradigms:
+    multitask = [w for n in sorted(paradigms) if (w := registry.get(n)) is not None and w.role == "multitask"]
+    if multitask:
         out += [
             Choice("Multitask weight alpha", "a weight coefficient alpha; value not stated",
                    _values(f"{t['multitask_alpha']} (loss = alpha L_attr + (1 - alpha) L_id)" for t in training),
                    "config: training.multitask_alpha"),
             Choice("Multitask monitor", "validation accuracy; which task not stated",
-                   f"identity top-1 accuracy ({PARADIGMS['celeba-multitask'].monitor})",
+                   f"identity top-1 accuracy ({multitask[0].monitor})",
                    "code: energybench/worker/tasks.py"),
         ]
     loaders = [(s.get("loader", "resident"), r.get("loader_workers")) for s, r in _joined(specs, records)]

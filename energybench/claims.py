@@ -29,7 +29,8 @@ from pathlib import Path
 import polars as pl
 
 from .errors import ResultsError
-from .paradigms import MAIN_PARADIGM
+from .tables import multitask_types
+from .workloads.registry import headlines
 from .reference import REFERENCE_DIR, match_hardware
 from .render import Block, Grid, Heading, Text
 
@@ -76,7 +77,7 @@ def _best_worst(total: pl.DataFrame | None) -> list[tuple[str, str, float, float
     out = []
     measured = total.filter(pl.col("energy_mean_wh").is_not_null())
     for (dataset, hardware), part in sorted(measured.group_by(["dataset", "hardware"]), key=lambda kv: kv[0]):
-        main = MAIN_PARADIGM.get(dataset)
+        main = headlines().get(dataset)
         part = part.filter(pl.col("paradigm") == main) if main in part["paradigm"].to_list() else part
         if part.height >= 2 and part["energy_mean_wh"].max() > 0:
             out.append((hardware, dataset, part["energy_mean_wh"].min(), part["energy_mean_wh"].max()))
@@ -111,7 +112,7 @@ def _epoch_order(table: pl.DataFrame | None) -> list[Measured]:
 
 def _multitask_vs_cheaper(total: pl.DataFrame | None) -> list[Measured]:
     """Mean over setups of E(both) / min(E(attribute), E(identity)), per hardware, from ``total_energy``."""
-    names = {"celeba-attributes": "a", "celeba-identity": "i", "celeba-multitask": "b"}
+    names = {p: {"attribute": "a", "identity": "i", "both": "b"}[t] for p, t in multitask_types().items()}
     if total is None or "energy_mean_wh" not in total.columns:
         return []
     part = total.filter(pl.col("paradigm").is_in(list(names)) & pl.col("energy_mean_wh").is_not_null())

@@ -87,7 +87,7 @@ def cli() -> None:
 @click.argument("config", type=CONFIG_FILE)
 @click.option("--json", "as_json", is_flag=True, help="Print every run spec as JSON.")
 def plan_cmd(config: Path, as_json: bool) -> None:
-    """Expand CONFIG into runs; print runs per paradigm x hardware and the total."""
+    """Expand CONFIG into runs; print runs per workload x hardware and the total."""
     from .config import load_config
     from .plan import plan, summarize
 
@@ -96,7 +96,8 @@ def plan_cmd(config: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([s.to_dict() for s in specs], indent=2))
         return
-    click.echo(f"experiment {exp.name}: {len(exp.grid.setups())} setups x {len(exp.paradigms)} paradigms "
+    axes = f" ({' x '.join(exp.grid.axes)})" if exp.grid.params else ""
+    click.echo(f"experiment {exp.name}: {len(exp.grid.points())} setups{axes} x {len(exp.paradigms)} workloads "
                f"x {exp.repeats} repeats x {len(exp.hardware)} hardware")
     for (paradigm, hw), n in sorted(summarize(specs).items()):
         click.echo(f"  {paradigm:<22} {hw:<10} {n:>5} runs")
@@ -109,6 +110,30 @@ def plan_cmd(config: Path, as_json: bool) -> None:
         click.echo(f"search: successive halving on {exp.search.objective}; rungs end at epochs "
                    f"{', '.join(map(str, sched.ends_epoch)) or '(none)'}, keeping "
                    f"{', '.join(map(str, sched.keep)) or '-'} setups; the last train to early stopping")
+
+
+@cli.command("workloads")
+@click.option("--config", "config", type=CONFIG_FILE, default=None,
+              help="Also list CONFIG's own workloads (module paths, commands).")
+@click.option("--json", "as_json", is_flag=True, help="Print each workload's declaration as JSON.")
+def workloads_cmd(config: Path | None, as_json: bool) -> None:
+    """List the workloads a config can name, and where each comes from (built-in, entry point, module)."""
+    from .workloads import registry
+
+    found = dict(registry.known())
+    if config is not None:
+        from .config import load_config
+
+        found.update(load_config(config).workloads)
+    if as_json:
+        click.echo(json.dumps([w.describe() for w in found.values()], indent=2))
+        return
+    for w in found.values():
+        extra = f" [params: {', '.join(sorted(w.params))}]" if w.params else ""
+        needs = f"; after {w.depends_on}" if w.depends_on else ""
+        click.echo(f"  {w.name:<22} {w.source}{' ' + w.version if w.version else ''}: {w.doc}{needs}{extra}")
+    for line in registry.broken():
+        click.echo(f"  (not loaded) {line}")
 
 
 @cli.command("submit")
@@ -292,13 +317,19 @@ def tables_cmd(dataset: Path, out: Path | None) -> None:
 @cli.command("figures")
 @click.argument("results", type=RESULTS_DIR)
 @click.option("--run", "run_id", default=None, help="Run id for the power-over-time figure.")
-def figures_cmd(results: Path, run_id: str | None) -> None:
+@click.option("--heatmap-axes", "heatmap_axes", default="batch_size,learning_rate", show_default=True,
+              help="The two grid axes the heatmaps show (rows,columns); every other swept axis is a facet.")
+def figures_cmd(results: Path, run_id: str | None, heatmap_axes: str) -> None:
     """Draw the figures of RESULTS (after collect) into RESULTS/figures."""
     from .figures import draw_figures
     from .paths import ResultsLayout
 
+    axes = tuple(a.strip() for a in heatmap_axes.split(",") if a.strip())
+    if len(axes) != 2:
+        raise ArgumentError(f"--heatmap-axes {heatmap_axes!r}: give two axes, e.g. batch_size,learning_rate")
     layout = ResultsLayout(results)
-    paths = draw_figures(layout.dataset_dir, layout.tables_dir, layout.figures_dir, run_id=run_id)
+    paths = draw_figures(layout.dataset_dir, layout.tables_dir, layout.figures_dir, run_id=run_id,
+                         heatmap_axes=axes)  # type: ignore[arg-type]
     click.echo(f"{len(paths)} figure files in {layout.figures_dir}")
 
 

@@ -33,34 +33,37 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import __version__, conversions
-from .config import Report
+from . import __version__
 from .errors import EnergybenchError, ResultsError, SubmitError
-from .merge import (FileStat, MergedRun, RunDirs, RunFiles, ShardLog, file_stat, link_or_copy, merge_run,
-                    read_dataset_file, read_epochs, replace_runs, run_dirs, run_files, run_meta, runs_table,
+from .collect_epochs import Blocks
+from .merge import (FileStat, MergedRun, RunDirs, RunFiles, ShardLog, dirs_stat, file_stat, link_or_copy,
+                    merge_run, read_dataset_file, read_epochs, replace_runs, run_files, run_meta, runs_table,
                     write_dataset_table)
 from .paths import DatasetPaths, ResultsLayout, write_json
 from .progress import RunProgress
 from .schema import EPOCH_SCHEMA, RUN_SCHEMA, SCHEMA_VERSION, SEARCH_SCHEMA, describe
-from .search.record import cost_table, decision_rows, decisions_frame, rung_table, with_rungs
 from .planfile import load_plan
 from .states import State
 from .status import DEFAULT_LOST_AFTER_S, RunState, run_state
 
-#: Runs merged at once: enough to keep the cores busy while some threads wait on the filesystem.
+if TYPE_CHECKING:  # pydantic (the config, searches) is imported only where a results directory needs it
+    from .config import Report
+
+#: Runs merged at once: two per core, so one run's file-system waits and interpreter-held steps overlap
+#: another's decoding (at 10x the study on 2 cores, 4 threads beat 2 by about a fifth).
 DEFAULT_WORKERS = min(8, 2 * (os.cpu_count() or 1))
 #: Bumped when what collect writes for a run changes: a dataset of another format is not reused.
-MERGED_FORMAT = 1
+MERGED_FORMAT = 2
 #: A run directory changed less than this before a collect (by the filesystem's clock) is listed again by the
 #: next one, whatever its mtime says (seconds; a margin for coarse timestamps and clock steps).
 SETTLED_S = 1.0
@@ -131,10 +134,11 @@ class _Previous:
     paths: DatasetPaths
     runs: dict[str, dict[str, Any]]  # run id -> its entry in the manifest (:func:`_entry`)
     runs_table: pa.Table
+    epochs_index: dict[str, Any] | None = None  # the row groups of its ``epochs.parquet`` (:mod:`.collect_epochs`)
+    samples_dir: str = ""  # ``paths.samples_dir`` as a string, for :func:`_samples_path`
 
-    @property
-    def samples_dir(self) -> str:
-        return str(self.paths.samples_dir)
+    def __post_init__(self) -> None:
+        self.samples_dir = str(self.paths.samples_dir)
 
     def reusable(self, spec: dict[str, Any], files: str) -> bool:
         """True when the run's files are those merged last time and its samples file is still the one written."""
@@ -151,9 +155,17 @@ class _Previous:
                                "--full` to merge every run again")
         return epochs
 
+    def epoch_columns(self, columns: tuple[str, ...]) -> pl.DataFrame:
+        """The previous ``epochs.parquet``, those columns only."""
+        epochs = read_dataset_file(self.paths.epochs, pa.schema([EPOCH_SCHEMA.field(c) for c in columns]))
+        if epochs is None:
+            raise ResultsError(f"{self.paths.epochs}: unreadable although unchanged; run `energybench collect "
+                               "--full` to merge every run again")
+        return epochs
+
 
 def _sha256(path: Path) -> str:
-    """The content hash of a file (the plan, the runs and epochs tables: tens of MB at most)."""
+    """The content hash of a file (the plan: a few MB at 10x the study)."""
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
@@ -175,8 +187,8 @@ def _previous(layout: ResultsLayout, plan_sha256: str) -> tuple[_Previous | None
         for key, value in _header(plan_sha256).items():
             if manifest.get(key) != value:
                 return None, f"the previous dataset's {key} is {manifest.get(key)!r}, now {value!r}"
-        for path in (ds.runs, ds.epochs):
-            if _sha256(path) != manifest["tables"][path.name]:
+        for path in (ds.runs, ds.epochs):  # written through the swap: a change gives another inode or mtime
+            if file_stat(path) != manifest["tables"][path.name]:
                 return None, f"{path} changed since the last collect"
         entries = manifest["runs"]
         if not all(isinstance(e, dict) and _ENTRY_KEYS <= e.keys() for e in entries.values()):
@@ -186,12 +198,15 @@ def _previous(layout: ResultsLayout, plan_sha256: str) -> tuple[_Previous | None
         return None, f"{ds.merged} unreadable ({type(exc).__name__}: {str(exc)[:80]})"
     if runs is None:
         return None, f"{ds.runs} unreadable or of other columns"
-    return _Previous(ds, entries, runs.to_arrow().cast(RUN_SCHEMA)), None
+    index = manifest.get("epochs")
+    return _Previous(ds, entries, runs.to_arrow().cast(RUN_SCHEMA), index if isinstance(index, dict) else None), None
 
 
 def _files_key(files: RunFiles) -> str:
-    """``files`` as one canonical string: compared, never parsed (6,720 nested objects parse slowly)."""
-    return json.dumps(files, sort_keys=True, separators=(",", ":"))
+    """A digest of ``files`` in a canonical form: only ever compared, and 32 characters in the manifest instead
+    of a run's whole listing (at 10x the study the listings made the manifest 14 MB to parse and write)."""
+    return hashlib.blake2b(json.dumps(files, sort_keys=True, separators=(",", ":")).encode(),
+                           digest_size=16).hexdigest()
 
 
 def _scan(layout: ResultsLayout, specs: list[dict[str, Any]], previous: _Previous | None,
@@ -206,11 +221,15 @@ def _scan(layout: ResultsLayout, specs: list[dict[str, Any]], previous: _Previou
     """
     files: dict[str, str] = {}
     dirs: dict[str, RunDirs | None] = {}
+    runs_dir = str(layout.runs_dir)
+    samples = os.path.relpath(layout.run("r").samples_dir, layout.run("r").dir)
     for s in specs:
-        rid, run = s["run_id"], layout.run(s["run_id"])
-        now = run_dirs(run)  # before the files: a change while they are listed differs next time
+        rid = s["run_id"]
+        base = f"{runs_dir}/{rid}"  # strings, not paths: 6,720 runs
+        now = dirs_stat(base, f"{base}/{samples}")  # before the files: a change while they are listed differs next time
         entry = previous.runs.get(rid) if previous is not None else None
-        files[rid] = entry["files"] if entry is not None and entry["dirs"] == now else _files_key(run_files(run))
+        files[rid] = (entry["files"] if entry is not None and entry["dirs"] == now
+                      else _files_key(run_files(layout.run(rid))))
         dirs[rid] = now if all(d is None or d[1] < settled_ns for d in now.values()) else None
     return files, dirs
 
@@ -265,7 +284,7 @@ def collect(results_dir: Path, echo: Callable[[str], None] = print, warn: Callab
     specs = load_plan(layout)
     report = CollectReport()
     planned = {s["run_id"] for s in specs}
-    report.unplanned = [r.dir.name for r in layout.run_dirs() if r.dir.name not in planned]
+    report.unplanned = [name for name in _run_dir_names(layout) if name not in planned]
     if report.unplanned:
         warn(_unplanned_line(report.unplanned))
     with _lock(layout.collect_lock):
@@ -274,6 +293,7 @@ def collect(results_dir: Path, echo: Callable[[str], None] = print, warn: Callab
         tmp.mkdir(parents=True)
         settled_ns = tmp.stat().st_mtime_ns - int(SETTLED_S * 1e9)  # the filesystem's clock, not ours
         out = DatasetPaths(tmp)
+        old: Path | None = None
         try:
             plan_sha256 = _sha256(layout.plan)
             previous, report.full_reason = (None, "--full") if full else _previous(layout, plan_sha256)
@@ -283,38 +303,52 @@ def collect(results_dir: Path, echo: Callable[[str], None] = print, warn: Callab
             kept_ids = {s["run_id"] for s in kept}
             report.reused = len(kept)
             if previous is not None:
-                echo(f"collect: {len(specs) - len(kept)} of {len(specs)} runs changed since the last collect; "
-                     "reading those")
+                n = len(specs) - len(kept)
+                echo(f"collect: {n} of {len(specs)} runs changed since the last collect"
+                     + ("; reading those" if n else ""))
             elif report.full_reason not in ("no previous dataset", "--full"):
                 echo(f"collect: reading every run ({report.full_reason})")
             states = _states(layout, [s for s in specs if s["run_id"] not in kept_ids
                                       or previous.runs[s["run_id"]]["state"] != _COMPLETED])  # type: ignore[union-attr]
-            entries, tables = _build(layout, specs, kept, previous, states, out, report, echo, warn, progress,
-                                     workers)
+            entries, tables, epochs_index = _build(layout, specs, kept, previous, states, out, report, echo, warn,
+                                                   progress, workers)
             for s in specs:
                 entries[s["run_id"]] = _entry(files[s["run_id"]], dirs[s["run_id"]], **entries[s["run_id"]])
             write_json(out.schema, describe())
             write_json(out.quarantine, report.quarantined)
-            manifest = {**_header(plan_sha256), "tables": {p.name: _sha256(p) for p in (out.runs, out.epochs)},
-                        "runs": entries}
+            manifest = {**_header(plan_sha256), "tables": {p.name: file_stat(p) for p in (out.runs, out.epochs)},
+                        "epochs": epochs_index, "runs": entries}
             out.merged.write_text(json.dumps(manifest, separators=(",", ":"), sort_keys=True))  # 6,720 runs at 10x
-            _swap(tmp, layout.dataset_dir)
+            old = _swap(tmp, layout.dataset_dir)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         report.dataset_dir = layout.dataset_dir
         from .tables import write_tables
 
-        write_tables(tables, layout.tables_dir)
+        with ThreadPoolExecutor(1, thread_name_prefix="collect-clean") as cleaner:
+            if old is not None:  # the replaced dataset goes while the tables are written
+                cleaner.submit(shutil.rmtree, old, True)
+            write_tables(tables, layout.tables_dir)
     return report
+
+
+def _run_dir_names(layout: ResultsLayout) -> list[str]:
+    """The names of the directories under ``runs/``, sorted (names, not paths: 6,720 paths sort slowly)."""
+    try:
+        with os.scandir(layout.runs_dir) as entries:
+            return sorted(e.name for e in entries if e.is_dir())
+    except FileNotFoundError:
+        return []
 
 
 def _build(layout: ResultsLayout, specs: list[dict[str, Any]], kept: list[dict[str, Any]], previous: _Previous | None,
            states: dict[str, RunState], out: DatasetPaths, report: CollectReport, echo: Callable[[str], None],
            warn: Callable[[str], None], progress: bool | None,
-           workers: int) -> tuple[dict[str, dict[str, Any]], dict[str, pl.DataFrame]]:
+           workers: int) -> tuple[dict[str, dict[str, Any]], dict[str, pl.DataFrame], dict[str, Any] | None]:
     """Write the dataset into ``out``: the ``kept`` runs from ``previous``, the others from their shards.
 
-    Returns what each run's manifest entry records, and the tables computed from the dataset.
+    Returns what each run's manifest entry records, the tables computed from the dataset, and the index of
+    its ``epochs.parquet`` (:mod:`.collect_epochs`).
     """
     kept_ids = {s["run_id"] for s in kept}
     changed = [s for s in specs if s["run_id"] not in kept_ids]
@@ -324,7 +358,8 @@ def _build(layout: ResultsLayout, specs: list[dict[str, Any]], kept: list[dict[s
     state: dict[str, list[str | None]] = {rid: [st.state.value, st.reason] for rid, st in states.items()}
     metas, same = [], []
     with RunProgress(len(specs), "collect", echo, tty=progress) as bar, \
-            _merging(layout, changed, out, workers, states) as merged_runs:
+            _merging(layout, changed, out, workers, states) as merged_runs, \
+            ThreadPoolExecutor(1, thread_name_prefix="collect-write") as writer:  # the writer holds one core
         epochs_log = ShardLog()
         epochs = read_epochs([layout.run(s["run_id"]) for s in changed], epochs_log)
         for q in epochs_log.quarantined:  # an epoch shard lies in its run's directory
@@ -332,8 +367,14 @@ def _build(layout: ResultsLayout, specs: list[dict[str, Any]], kept: list[dict[s
             bar.note(f"quarantined: {q['reason']}", warn)
         report.shards += epochs_log.shards
         bar.advance(shards=epochs_log.shards, runs=0)
+        blocks = Blocks.of_plan([s["run_id"] for s in specs])
+        moved = {s["run_id"] for s in kept if s["run_id"] in states  # files as they were, state moved (e.g. LOST)
+                 and [states[s["run_id"]].state.value, states[s["run_id"]].reason]
+                 != previous.runs[s["run_id"]]["state"]}  # type: ignore[union-attr]
+        # The epochs are final here: written while the kept runs are linked, the others merged and the tables
+        # computed. ``epochs``: what the tables read; ``for_runs``: every column of the runs whose rows are made.
+        epochs, for_runs, written = _epochs(layout, specs, changed, moved, epochs, previous, blocks, out, writer)
         if previous is not None and kept:
-            epochs = replace_runs(previous.epochs(), epochs, [s["run_id"] for s in changed])
             _link_kept(kept, previous, out)
             for s in kept:
                 rid, entry = s["run_id"], previous.runs[s["run_id"]]
@@ -347,7 +388,6 @@ def _build(layout: ResultsLayout, specs: list[dict[str, Any]], kept: list[dict[s
                 else:  # its files are as they were, but time or the scheduler moved its state (e.g. LOST)
                     metas.append(run_meta(s, layout.run(rid), states[rid].state, states[rid].reason))
             bar.advance(samples=sum(samples.values()), runs=len(kept))
-        epochs = with_rungs(epochs, specs)
         for merged in merged_runs:
             rid = merged.meta["run_id"]
             bar.advance(merged.shards, merged.samples)
@@ -356,18 +396,19 @@ def _build(layout: ResultsLayout, specs: list[dict[str, Any]], kept: list[dict[s
             report.shards += merged.shards
             metas.append(merged.meta)
             samples[rid], q_samples[rid] = merged.samples, merged.quarantined
-    runs_t = _runs(layout, metas, epochs, previous, same, report)
-    write_dataset_table(out.runs, runs_t, RUN_SCHEMA)
-    decisions = decision_rows(layout)
-    if decisions:
-        write_dataset_table(out.search, decisions_frame(decisions).to_arrow(), SEARCH_SCHEMA)
-    out.samples_dir.mkdir(parents=True, exist_ok=True)
-    runs_df = pl.from_arrow(runs_t)
-    assert isinstance(runs_df, pl.DataFrame)
-    with ThreadPoolExecutor(1, thread_name_prefix="collect-write") as writer:  # the writer holds one core
-        written = writer.submit(write_dataset_table, out.epochs, epochs.to_arrow(), EPOCH_SCHEMA)
+        runs_t = _runs(layout, metas, for_runs, previous, same, report)
+        write_dataset_table(out.runs, runs_t, RUN_SCHEMA)
+        if layout.search_dir.is_dir():  # the decisions of a search (``decision_rows``: none without the directory)
+            from .search.record import decision_rows, decisions_frame
+
+            decisions = decision_rows(layout)
+            if decisions:
+                write_dataset_table(out.search, decisions_frame(decisions).to_arrow(), SEARCH_SCHEMA)
+        out.samples_dir.mkdir(parents=True, exist_ok=True)
+        runs_df = pl.from_arrow(runs_t)
+        assert isinstance(runs_df, pl.DataFrame)
         tables = _tables(layout, specs, runs_df, epochs, out)
-        written.result()
+        epochs_index = written.result()
     # Epoch shards first, then samples, each in plan order: the order of a full collect.
     report.quarantined = ([q for s in specs for q in q_epochs.get(s["run_id"], [])]
                           + [q for s in specs for q in q_samples.get(s["run_id"], [])])
@@ -379,7 +420,58 @@ def _build(layout: ResultsLayout, specs: list[dict[str, Any]], kept: list[dict[s
                                         else file_stat(_samples_file(out, s))),
                              "quarantined_epochs": q_epochs.get(s["run_id"], []),
                              "quarantined_samples": q_samples.get(s["run_id"], [])} for s in specs}
-    return entries, tables
+    return entries, tables, epochs_index
+
+
+def _epochs(layout: ResultsLayout, specs: list[dict[str, Any]], changed: list[dict[str, Any]], moved: set[str],
+            fresh: pl.DataFrame, previous: _Previous | None, blocks: Blocks, out: DatasetPaths,
+            writer: ThreadPoolExecutor) -> tuple[pl.DataFrame, pl.DataFrame, Future[dict[str, Any] | None]]:
+    """The epochs table: the previous one with the ``changed`` runs' rows replaced by ``fresh`` (the rows read
+    from their shards), its writing started on ``writer``.
+
+    Returns the epochs the tables read, every column of the blocks of the changed and ``moved`` runs (for their
+    rows of ``runs.parquet``), and the writing (its result: the file's index). Where the previous file's row
+    groups can be reused (:mod:`.collect_epochs`; not for searches, whose rungs the search's tables read), only
+    the columns the tables read are decoded of it, and only the blocks of those runs are encoded again;
+    otherwise the whole table is decoded and written.
+    """
+    from . import collect_epochs
+    from .collect_tables import epoch_columns
+
+    replaced = [s["run_id"] for s in changed]
+    columns = epoch_columns()
+    if (previous is not None and previous.epochs_index is not None and len(replaced) < len(specs)
+            and columns is not None and not any(s.get("search") for s in specs) and not layout.search_dir.is_dir()):
+        last = collect_epochs.Previous(previous.paths.epochs, previous.epochs_index)
+        try:
+            rows, redo = collect_epochs.touched_rows(last, fresh, replaced, set(replaced) | moved, blocks)
+        except (collect_epochs.Unsupported, OSError, KeyError, TypeError, ValueError):
+            pass
+        else:
+            def write() -> dict[str, Any] | None:
+                try:
+                    return collect_epochs.write_update(out.epochs, last, rows, redo, blocks,
+                                                       out.dir / ".epochs-blocks.parquet")
+                except (collect_epochs.Unsupported, OSError, KeyError, TypeError, ValueError):  # decode it whole
+                    return collect_epochs.write(out.epochs, replace_runs(previous.epochs(), fresh, replaced), blocks)
+
+            written = writer.submit(write)
+            epochs = replace_runs(previous.epoch_columns(columns), fresh.select(columns), replaced)
+            return epochs, rows, written
+    epochs = replace_runs(previous.epochs(), fresh, replaced) if previous is not None and len(replaced) < len(specs) \
+        else fresh
+    epochs = _with_rungs(epochs, specs)
+    return epochs, epochs, writer.submit(collect_epochs.write, out.epochs, epochs, blocks)
+
+
+def _with_rungs(epochs: pl.DataFrame, specs: list[dict[str, Any]]) -> pl.DataFrame:
+    """``epochs`` with each searched run's rungs (:func:`energybench.search.record.with_rungs`, which leaves a plan
+    without searched runs as it is: then neither the search's code nor the config's, pydantic, is imported)."""
+    if not any(s.get("search") for s in specs):
+        return epochs
+    from .search.record import with_rungs
+
+    return with_rungs(epochs, specs)
 
 
 def _link_kept(kept: list[dict[str, Any]], previous: _Previous, out: DatasetPaths) -> None:
@@ -415,13 +507,18 @@ def _runs(layout: ResultsLayout, metas: list[dict[str, Any]], epochs: pl.DataFra
 def _tables(layout: ResultsLayout, specs: list[dict[str, Any]], runs: pl.DataFrame, epochs: pl.DataFrame,
             out: DatasetPaths) -> dict[str, pl.DataFrame]:
     """The tables of the dataset in ``out``, from the frames it is written from (a pure function of it)."""
-    from .tables import compute_tables
+    from .collect_tables import compute_tables
 
     tables = compute_tables(runs, epochs)
     settings = report_settings(layout)
-    if settings is not None and conversions.enabled(settings):
-        tables["conversions"] = conversions.conversions(tables["total_energy"], settings)
+    if settings is not None:
+        from . import conversions
+
+        if conversions.enabled(settings):
+            tables["conversions"] = conversions.conversions(tables["total_energy"], settings)
     if out.search.exists():
+        from .search.record import cost_table, rung_table
+
         decided = pl.read_parquet(out.search)
         tables["search_rungs"] = rung_table(epochs, decided)
         tables["search_cost"] = cost_table(runs, epochs, specs)
@@ -458,13 +555,18 @@ def _scheduler_energy(layout: ResultsLayout, run_ids: list[str]) -> tuple[str, d
     return (f"{n} of {len(jobs)} jobs accounted" if n else "not accounted (no energy plugin on this cluster)"), by_run
 
 
-def _swap(new: Path, target: Path) -> None:
-    """Replace directory ``target`` by ``new`` (rename-based; readers see old or new)."""
+def _swap(new: Path, target: Path) -> Path | None:
+    """Replace directory ``target`` by ``new`` (rename-based; readers see old or new).
+
+    Returns where the replaced directory went, for the caller to remove (None when there was none).
+    """
     old = target.with_name(f".{target.name}.old-{os.getpid()}")
-    if target.exists():
-        target.rename(old)
+    if not target.exists():
+        new.rename(target)
+        return None
+    target.rename(old)
     new.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    return old
 
 
 def recompute_tables(dataset_dir: Path, out_dir: Path | None = None) -> list[Path]:

@@ -7,16 +7,19 @@ anything runs. Relative paths are resolved against the config file's folder.
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, ValidationError, field_validator, \
-    model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, PrivateAttr, StrictBool, \
+    StrictFloat, StrictInt, StrictStr, ValidationError, ValidationInfo, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from .workloads.base import Workload
 
 from .errors import ConfigError
-from .paradigms import PARADIGMS
 from .units import BYTES_PER_MIB
 
 
@@ -26,6 +29,10 @@ class _Frozen(BaseModel):
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
+#: A value of an extra grid axis.
+GridValue = Annotated[StrictBool | StrictInt | StrictFloat | StrictStr, Field(union_mode="left_to_right")]
+#: Names a grid axis may not take (they are what every run already has).
+_PLACEHOLDERS_TAKEN = ("seed", "repeat", "setup", "run_id", "attempt", "run_dir", "hardware", "python", "config_dir")
 
 
 class Grid(_Frozen):
@@ -33,6 +40,8 @@ class Grid(_Frozen):
 
     batch_sizes: list[PositiveInt] = Field(min_length=1)  # samples per batch
     learning_rates: list[PositiveFloat] = Field(min_length=1)  # constant learning rate
+    # further named axes passed to the workload, e.g. {weight_decay: [0, 0.0001], width: [32, 64]}
+    params: dict[str, list[GridValue]] = {}
 
     @field_validator("batch_sizes", "learning_rates")
     @classmethod
@@ -41,11 +50,25 @@ class Grid(_Frozen):
             raise ValueError("values must be unique")
         return v
 
-    def setups(self) -> list[tuple[int, int, float]]:
-        """(setup number, batch size, learning rate), 1-based, in the study's Table 1 order.
+    @field_validator("params")
+    @classmethod
+    def _axes(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for name, values in v.items():
+            if not name.isidentifier() or name in ("batch_size", "learning_rate") or name in _PLACEHOLDERS_TAKEN:
+                raise ValueError(f"axis {name!r}: use an identifier other than batch_size, learning_rate, "
+                                 f"{', '.join(_PLACEHOLDERS_TAKEN)}")
+            if not values:
+                raise ValueError(f"axis {name!r} has no values")
+            if len({(type(x).__name__, x) for x in values}) != len(values):
+                raise ValueError(f"axis {name!r}: values must be unique")
+        return v
 
-        Batch size ascending, then learning rate descending, whatever order the
-        config lists them in: the same values always get the same numbers.
+    def setups(self) -> list[tuple[int, int, float]]:
+        """(setup number, batch size, learning rate) of the batch size x learning rate grid, 1-based.
+
+        Batch size ascending, then learning rate descending (the study's Table 1
+        order), whatever order the config lists them in. With ``params``, use
+        :meth:`points`: there a setup is one point of the full product.
         """
         rates = sorted(self.learning_rates, reverse=True)
         return [
@@ -53,6 +76,32 @@ class Grid(_Frozen):
             for i, bs in enumerate(sorted(self.batch_sizes))
             for j, lr in enumerate(rates)
         ]
+
+    def points(self) -> list[tuple[int, int, float, dict[str, Any]]]:
+        """(setup, batch size, learning rate, extra axes) over the full product, numbered 1..N.
+
+        Order: batch size ascending, learning rate descending, then each extra
+        axis in name order with its values ascending (numbers before strings),
+        the last axis fastest; listing order in the config does not matter.
+        Without ``params`` the numbers are those of :meth:`setups`.
+        """
+        axes = [(name, sorted(values, key=_value_order)) for name, values in sorted(self.params.items())]
+        combos = [dict(zip([a for a, _ in axes], vals)) for vals in itertools.product(*[v for _, v in axes])]
+        out = []
+        for bs in sorted(self.batch_sizes):
+            for lr in sorted(self.learning_rates, reverse=True):
+                for extra in combos:
+                    out.append((len(out) + 1, bs, lr, extra))
+        return out
+
+    @property
+    def axes(self) -> list[str]:
+        """Every swept axis: batch_size, learning_rate, then the extra ones in name order."""
+        return ["batch_size", "learning_rate", *sorted(self.params)]
+
+
+def _value_order(v: Any) -> tuple[int, Any]:
+    return (0, v) if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, str(v))
 
 
 class EarlyStopping(_Frozen):
@@ -172,6 +221,8 @@ class Meter(_Frozen):
     flush_s: float = Field(5.0, gt=0, le=300)  # longest time between shard writes, seconds
     idle_s: float = Field(10.0, ge=0)  # idle baseline before training, seconds (0 = off)
     tdp_w: PositiveFloat | None = None  # estimate meter: device TDP, watts (None = guess)
+    # where the sampler runs: a thread of the worker, or a process of its own (the GIL cannot delay it)
+    sampler: Literal["thread", "process"] = "thread"
 
 
 class Executor(_Frozen):
@@ -248,21 +299,43 @@ class Search(_Frozen):
         return max(1, round(float(self.rung_fraction or 0) * max_epochs))
 
 
+class Command(_Frozen):
+    """A command workload: a program run as the run (``energybench.worker.command``)."""
+
+    name: str  # the workload's name in tables (letters, digits, '_', '.', '-')
+    command: str = Field(min_length=1)  # e.g. "python train.py --batch-size {batch_size} --lr {learning_rate}"
+    monitor: Literal["val_accuracy", "val_loss", "none"] = "val_accuracy"  # what should_stop() watches
+    timeout_s: PositiveFloat | None = None  # ended after this long (None: the job's time limit)
+    env: dict[str, str] = Field(default_factory=dict)  # extra environment of the program
+    params: list[str] = Field(default_factory=list)  # grid.params axes it takes (placeholders or client.params())
+    doc: str | None = None  # one line for `energybench workloads` and the report
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v):
+            raise ValueError("use letters, digits, '_', '.', '-' only")
+        return v
+
+
 class Experiment(_Frozen):
-    """One experiment: the grid x paradigms x repeats x hardware."""
+    """One experiment: the grid x workloads x repeats x hardware."""
 
     name: str
     grid: Grid
-    paradigms: list[str] = Field(min_length=1)
+    # workloads: built-in or installed names, module:attribute paths, or {name, command, ...} mappings
+    paradigms: list[str | Command] = Field(min_length=1)
     repeats: PositiveInt = 1
     hardware: list[str] = Field(min_length=1)
     early_stopping: EarlyStopping = EarlyStopping()
     training: Training = Training()
-    data: Data
+    data: Data = Field(default_factory=lambda: Data())
     meter: Meter = Meter()
     executor: Executor = Executor()
     report: Report = Report()
     search: Search | None = None  # absent: the full grid
+    _workloads: dict[str, "Workload"] = PrivateAttr(default_factory=dict)
+    _refs: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
 
     @field_validator("name")
     @classmethod
@@ -283,29 +356,44 @@ class Experiment(_Frozen):
 
     @field_validator("paradigms")
     @classmethod
-    def _paradigms(cls, v: list[str]) -> list[str]:
-        bad = [p for p in v if p not in PARADIGMS]
-        if bad:
-            known = ", ".join(sorted(PARADIGMS))
-            hints = []
-            for p in bad:
-                close = difflib.get_close_matches(p, PARADIGMS, n=1)
-                hints.append(f"{p!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-            raise ValueError(f"unknown paradigm {', '.join(hints)}; known: {known}")
-        if len(set(v)) != len(v):
-            raise ValueError("values must be unique")
+    def _paradigms(cls, v: list[Any], info: ValidationInfo) -> list[Any]:
+        from .workloads import registry
+
+        folder = (info.context or {}).get("folder")
+        problems, names = [], []
+        for entry in v:
+            try:
+                names.append(registry.resolve_entry(entry, folder).name)
+            except registry.WorkloadError as exc:
+                problems.append(str(exc))
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            problems.append(f"workload(s) listed twice: {', '.join(dupes)}")
+        if problems:
+            raise ValueError("; ".join(problems))
         return v
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Experiment":
+    def _consistent(self, info: ValidationInfo) -> "Experiment":
+        from .workloads import registry
+
+        folder = (info.context or {}).get("folder")
+        for entry in self.paradigms:
+            w = registry.resolve_entry(entry, folder)
+            self._workloads[w.name] = w
+            self._refs[w.name] = registry.entry_ref(entry, w, folder)
         problems = []
-        for p in self.paradigms:
-            dep = PARADIGMS[p].depends_on
-            if dep and dep not in self.paradigms:
-                problems.append(f"paradigm {p!r} needs {dep!r} in paradigms (it trains on its encoder)")
-            ds = PARADIGMS[p].dataset
-            if getattr(self.data, ds) is None:
-                problems.append(f"paradigm {p!r} needs a data.{ds} section")
+        for w in self._workloads.values():
+            if w.depends_on and w.depends_on not in self._workloads:
+                problems.append(f"workload {w.name!r} needs {w.depends_on!r} in paradigms (it trains on its "
+                                f"{', '.join(registry.artefacts_of(w.depends_on)) or 'output'})")
+            if w.dataset and getattr(self.data, w.dataset, None) is None:
+                problems.append(f"workload {w.name!r} needs a data.{w.dataset} section")
+            swept = {k: self.grid.params[k][0] for k in self.grid.params}
+            problems += w.param_problems(swept) if swept else []
+            for axis, values in self.grid.params.items():
+                spec = w.params.get(axis)
+                problems += [why for x in values[1:] if spec is not None and (why := spec.problem(axis, x))]
         if self.training.device == "mps" and self.meter.kind in ("nvml", "rapl"):
             problems.append(f"meter.kind {self.meter.kind!r} cannot meter training.device 'mps' (Apple GPUs have "
                             "no NVML or RAPL counters); use 'auto' or 'estimate' (a labelled estimate)")
@@ -326,25 +414,38 @@ class Experiment(_Frozen):
         if s.objective in ("forecast", "zeus") and first < MIN_CURVE_EPOCHS:
             out.append(f"search: objective {s.objective!r} extrapolates each run's learning curve; the first rung "
                        f"needs at least {MIN_CURVE_EPOCHS} epochs (it has {first})")
-        n_setups = len(self.grid.batch_sizes) * len(self.grid.learning_rates)
+        n_setups = len(self.grid.points())
         if s.min_survivors >= n_setups:
             out.append(f"search.min_survivors {s.min_survivors}: the grid has {n_setups} setups; "
                        "keep fewer than that or nothing is pruned")
-        for p in self.paradigms:
-            info = PARADIGMS[p]
-            if info.depends_on or any(PARADIGMS[q].depends_on == p for q in self.paradigms):
-                out.append(f"search: workload {p!r} is part of a pretraining chain; successive halving "
+        for w in self._workloads.values():
+            if w.depends_on or any(q.depends_on == w.name for q in self._workloads.values()):
+                out.append(f"search: workload {w.name!r} is part of a pretraining chain; successive halving "
                            "searches workloads that train on their own (leave the chain out of this config)")
-            elif info.monitor != "val_accuracy":
-                out.append(f"search: workload {p!r} has no accuracy threshold (it monitors {info.monitor}); "
+            elif w.monitor != "val_accuracy":
+                out.append(f"search: workload {w.name!r} has no accuracy threshold (it monitors {w.monitor}); "
                            "successive halving ranks accuracy-monitored workloads")
         return out
 
     @property
+    def workloads(self) -> dict[str, "Workload"]:
+        """The resolved workloads by name, in config order."""
+        return dict(self._workloads)
+
+    @property
+    def workload_names(self) -> list[str]:
+        """The workloads' names, in config order (what ``runs.parquet``'s ``paradigm`` says)."""
+        return list(self._workloads)
+
+    def workload_ref(self, name: str) -> dict[str, Any]:
+        """How a worker finds workload ``name`` again (``spec.json``'s ``workload``)."""
+        return dict(self._refs[name])
+
+    @property
     def datasets(self) -> list[str]:
-        """Datasets used by the paradigms, in registry order."""
-        used = {PARADIGMS[p].dataset for p in self.paradigms}
-        return [d for d in ("pamap2", "celeba") if d in used]
+        """Datasets used by the workloads, in the order of the ``data`` section's fields."""
+        used = {w.dataset for w in self._workloads.values() if w.dataset}
+        return [d for d in Data.model_fields if d in used]
 
 
 def _format_error(path: Path, err: dict[str, Any], raw: dict[str, Any]) -> str:
@@ -396,7 +497,7 @@ def parse_config(raw: Any, source: Path) -> Experiment:
         raise ConfigError(f"{source}: expected a mapping of keys at the top level")
     raw = _resolve_paths(raw, source.parent.absolute())
     try:
-        return Experiment.model_validate(raw)
+        return Experiment.model_validate(raw, context={"folder": source.parent.absolute()})
     except ValidationError as exc:
         lines = [_format_error(source, e, raw) for e in exc.errors()]
         raise ConfigError(f"{source}: {len(lines)} error(s): " + " | ".join(lines)) from None

@@ -14,13 +14,14 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from . import figures_study
 from .errors import ResultsError
-from .figure_parts import new_figure, setup_grid, slug
+from .figure_parts import (DEFAULT_AXES, axis_label, facet_label, facet_suffix, facets, new_figure, setup_grid, slug,
+                           swept_axes)
 from .paths import DatasetPaths, atomic_path, figure_paths, table_paths
 from .states import State
 from .tables import SEARCH_TABLES, TABLES, compute_tables, load_dataset
@@ -65,6 +66,7 @@ class FigureContext:
     samples_dir: Path
     colours: dict[str, str]
     run_id: str | None = None
+    heatmap_axes: tuple[str, str] = DEFAULT_AXES  # the heatmaps' rows and columns; other swept axes are facets
 
 
 def _grid(n: int, ncols: int, panel_in: tuple[float, float]) -> tuple[Figure, list]:
@@ -91,6 +93,18 @@ def heatmap_name(dataset: str, hardware: str) -> str:
     return f"energy_per_epoch_{slug(dataset)}_{slug(hardware)}"
 
 
+def _facetted(table: pl.DataFrame, axes: tuple[str, str]) -> Iterator[tuple[tuple[Any, ...], pl.DataFrame,
+                                                                           dict[str, Any]]]:
+    """(dataset, hardware), its rows and one facet (a value of every other swept axis), in a stable order."""
+    for key, part in sorted(table.group_by(["dataset", "hardware"]), key=lambda kv: kv[0]):
+        for facet in facets(part, axes):
+            yield key, part, facet
+
+
+def _tick(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _nan(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
@@ -101,8 +115,9 @@ def energy_per_epoch_figures(ctx: FigureContext) -> Iterator[tuple[str, Figure]]
     import numpy as np
 
     table = ctx.tables["energy_per_epoch"].filter(pl.col("epoch_energy_mean_mwh").is_not_null())
-    for (dataset, hardware), part in sorted(table.group_by(["dataset", "hardware"]), key=lambda kv: kv[0]):
-        paradigm, batch_sizes, rates, grid = setup_grid(table, part, "epoch_energy_mean_mwh")
+    axes = ctx.heatmap_axes
+    for (dataset, hardware), part, facet in _facetted(table, axes):
+        paradigm, batch_sizes, rates, grid = setup_grid(table, part, "epoch_energy_mean_mwh", facet, axes)
         fig = new_figure(1.3 * len(rates) + 2.2, 0.8 * len(batch_sizes) + 1.6)
         ax = fig.subplots()
         cmap = matplotlib.colormaps["YlOrRd"].with_extremes(bad="white")
@@ -113,13 +128,14 @@ def energy_per_epoch_figures(ctx: FigureContext) -> Iterator[tuple[str, Figure]]
                 dark = high > low and (value - low) / (high - low) > 0.6
                 text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
                 ax.text(j, i, text, ha="center", va="center", color="white" if dark else "black", fontsize=9)
-        ax.set_xticks(range(len(rates)), [f"{r:g}" for r in rates])
-        ax.set_yticks(range(len(batch_sizes)), [str(b) for b in batch_sizes])
-        ax.set_xlabel("learning rate (constant, dimensionless)")
-        ax.set_ylabel("batch size (samples)")
-        ax.set_title(f"{paradigm} on {hardware}: mean energy per epoch", color=ctx.colours.get(hardware, "black"))
+        ax.set_xticks(range(len(rates)), [_tick(r) for r in rates])
+        ax.set_yticks(range(len(batch_sizes)), [_tick(b) for b in batch_sizes])
+        ax.set_xlabel(axis_label(axes[1]))
+        ax.set_ylabel(axis_label(axes[0]))
+        where = f" ({facet_label(facet)})" if facet else ""
+        ax.set_title(f"{paradigm} on {hardware}{where}: mean energy per epoch", color=ctx.colours.get(hardware, "black"))
         fig.colorbar(image, ax=ax, label="energy per epoch (mWh)")
-        yield heatmap_name(dataset, hardware), fig
+        yield heatmap_name(dataset, hardware) + facet_suffix(facet, axes), fig
 
 
 def total_energy_figure(ctx: FigureContext) -> Iterator[tuple[str, Figure]]:
@@ -392,15 +408,26 @@ def save_figure(fig: Figure, out_dir: Path, name: str) -> list[Path]:
     return written
 
 
-def draw_figures(dataset_dir: Path, tables_dir: Path | None, out_dir: Path, *, run_id: str | None = None) -> list[Path]:
-    """Draw every figure of :data:`FIGURES` that has data into ``out_dir``; return the PNG and PDF paths."""
+def draw_figures(dataset_dir: Path, tables_dir: Path | None, out_dir: Path, *, run_id: str | None = None,
+                 heatmap_axes: tuple[str, str] = DEFAULT_AXES) -> list[Path]:
+    """Draw every figure of :data:`FIGURES` that has data into ``out_dir``; return the PNG and PDF paths.
+
+    ``heatmap_axes``: the two grid axes the heatmaps show (rows, columns); every other swept axis
+    is a facet (one heatmap per value).
+    """
     runs, epochs = load_dataset(Path(dataset_dir))
     if run_id is not None and runs.filter(pl.col("run_id") == run_id).height == 0:
         raise ResultsError(f"{run_id}: no such run in {dataset_dir}; pick a run_id from runs.parquet")
+    swept = swept_axes(runs) if "params" in runs.columns else list(DEFAULT_AXES)
+    bad = [a for a in heatmap_axes if a not in swept]
+    if bad or len(set(heatmap_axes)) != 2:
+        raise ResultsError(f"--heatmap-axes {','.join(heatmap_axes)}: give two different axes of the grid "
+                           f"({', '.join(swept)})")
     ctx = FigureContext(
         runs=runs, epochs=epochs, tables=_tables(runs, epochs, tables_dir),
         samples_dir=DatasetPaths(Path(dataset_dir)).samples_dir,
         colours=hardware_colours(runs["hardware"].drop_nulls().to_list()), run_id=run_id,
+        heatmap_axes=tuple(heatmap_axes),  # type: ignore[arg-type]
     )
     written: list[Path] = []
     for family in FIGURES.values():

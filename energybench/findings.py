@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import polars as pl
 
 from .figures import heatmap_name
-from .paradigms import MAIN_PARADIGM
+from .workloads.registry import headlines
 from .reference import Reference, compare_freeze_savings, match_hardware
-from .tables import AUTOENCODER, BASELINE, FROZEN, MULTITASK_TYPES, SETUP_KEYS, UNFROZEN
+from .tables import SETUP_KEYS, multitask_types, transfer_roles
 
 #: Finding topics in reading order, with the label a report shows.
 TOPICS: dict[str, str] = {
@@ -98,13 +98,13 @@ def _lacking(needed: list[str], runs: pl.DataFrame | None) -> str:
 
 def _dataset_order(dataset: str) -> int:
     """The study's datasets in its order (PAMAP2 first), then any other."""
-    order = list(MAIN_PARADIGM)
+    order = list(headlines())
     return order.index(dataset) if dataset in order else len(order)
 
 
 def main_paradigm(dataset: str, paradigms: list[str]) -> str:
     """The paradigm that stands for ``dataset`` (the study's headline one when present, else the first)."""
-    main = MAIN_PARADIGM.get(dataset)
+    main = headlines().get(dataset)
     return main if main in paradigms else sorted(paradigms)[0]
 
 
@@ -153,7 +153,7 @@ def energy_to_target(table: pl.DataFrame | None, cheapest: Mapping[tuple[str, st
                         "energy_to_target", missing=True)]
     findings = []
     for (dataset, hardware), setup in cheapest.items():
-        runs = table.filter(*(pl.col(k) == setup[k] for k in SETUP_KEYS))
+        runs = table.filter(*(pl.col(k).eq_missing(setup[k]) for k in SETUP_KEYS))
         reached = runs.filter(pl.col("reached"))
         known = reached.filter(pl.col("energy_to_target_wh").is_not_null())
         where = f"{_dataset(dataset)} on `{hardware}`: the cheapest setup {setup['setup']}"
@@ -182,8 +182,10 @@ def break_even(table: pl.DataFrame | None, runs: pl.DataFrame | None) -> list[Fi
     """Per hardware: recycling cycles until the autoencoder pretraining pays off, best / average / worst."""
     kinds = table.filter(pl.col("kind").is_in(["best", "average", "worst"])) if table is not None else None
     if kinds is None or kinds.height == 0:
-        why = _lacking([AUTOENCODER, FROZEN, BASELINE], runs)
-        return [Finding("break_even", f"No break-even: it needs `{AUTOENCODER}`, `{FROZEN}` and `{BASELINE}` on "
+        roles = transfer_roles()
+        pretrain, frozen, scratch = (roles.get(k, f"a {k} workload") for k in ("pretrain", "frozen", "scratch"))
+        why = _lacking([pretrain, frozen, scratch], runs)
+        return [Finding("break_even", f"No break-even: it needs `{pretrain}`, `{frozen}` and `{scratch}` on "
                         f"the same setups; {why}.", "break_even", ("break_even",), missing=True)]
     findings = []
     for (hardware,), part in sorted(kinds.group_by(["hardware"]), key=lambda kv: kv[0]):
@@ -213,8 +215,10 @@ def freeze(table: pl.DataFrame | None, runs: pl.DataFrame | None, reference: Ref
     """Per hardware: the saving of the frozen over the fine-tuned pretrained encoder, beside the published one."""
     measured = _usable(table, "savings_frac")
     if measured.height == 0:
-        why = _lacking([FROZEN, UNFROZEN], runs)
-        return [Finding("freeze", f"No freeze savings: they need `{FROZEN}` and `{UNFROZEN}` on the same setups; "
+        roles = transfer_roles()
+        frozen, unfrozen = (roles.get(k, f"a {k} workload") for k in ("frozen", "unfrozen"))
+        why = _lacking([frozen, unfrozen], runs)
+        return [Finding("freeze", f"No freeze savings: they need `{frozen}` and `{unfrozen}` on the same setups; "
                         f"{why}.", "freeze_savings", missing=True)]
     compared = compare_freeze_savings(measured, reference, dict(pairs)) if reference is not None else None
     findings = []
@@ -250,8 +254,8 @@ def multitask(table: pl.DataFrame | None, runs: pl.DataFrame | None, reference: 
     """Per hardware: the multitask run vs attribute + identity trained separately, beside the published one."""
     measured = _usable(table, "multitask_savings_frac")
     if measured.height == 0:
-        why = _lacking(list(MULTITASK_TYPES), runs)
-        names = ", ".join(f"`{p}`" for p in MULTITASK_TYPES)
+        why = _lacking(list(multitask_types()), runs)
+        names = ", ".join(f"`{p}`" for p in multitask_types())
         return [Finding("multitask", f"No multitask comparison: it needs {names} on the same setups; {why}.",
                         "multitask", ("multitask",), missing=True)]
     per_hardware = measured.unique("hardware", keep="first").sort("hardware")

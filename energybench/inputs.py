@@ -36,11 +36,15 @@ def check_data(exp: Experiment, source: Path | None = None) -> dict[str, bool]:
         section = getattr(exp.data, ds)
         try:
             out[ds] = ensure_data(ds, section.model_dump(mode="json"))
-            why = unusable(ds, section.path, exp.paradigms)
+            why = unusable(ds, section.path, {w.name: w.needs for w in exp.workloads.values() if w.dataset == ds})
             if why:
                 raise DataError(why)
         except DataError as exc:
             raise named(source, f"data.{ds}.path", exc) from None
+    for w in exp.workloads.values():  # what a workload checks of its own (third-party inputs)
+        problem = w.check(w.resolved_params({}))
+        if problem:
+            raise named(source, f"paradigms: {w.name}", DataError(problem))
     return out
 
 

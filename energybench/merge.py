@@ -23,7 +23,9 @@ decoding everything.
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
+import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -175,13 +177,19 @@ def _image_size(value: Any) -> str | None:
     return "x".join(str(v) for v in value) if isinstance(value, list) else str(value)
 
 
+def _params_json(params: dict[str, Any] | None) -> str | None:
+    """The ``params`` column: the extra axes as canonical JSON (sorted keys), None without any."""
+    return json.dumps(params, sort_keys=True, separators=(",", ":")) if params else None
+
+
 def run_meta(spec: dict[str, Any], run: RunPaths, state: str, reason: str | None) -> dict[str, Any]:
     """The run's ``runs.parquet`` columns that do not come from its epochs (spec, record, markers)."""
     rec = read_json(run.record) if run.record.exists() else {}
     started = read_json(run.started) if run.started.exists() else {}
     return {
-        **{k: spec[k] for k in ("run_id", "experiment", "dataset", "paradigm", "setup", "batch_size",
+        **{k: spec[k] for k in ("run_id", "experiment", "paradigm", "setup", "batch_size",
                                 "learning_rate", "repeat", "hardware")},
+        "dataset": spec.get("dataset") or spec["paradigm"],  # a workload with its own data: its name
         "meter": rec.get("meter") or spec["meter"]["kind"],
         "status": state,
         "stop_reason": rec.get("stop_reason") if state == State.COMPLETED else (f"failed: {reason}" if reason else None),
@@ -204,7 +212,12 @@ def run_meta(spec: dict[str, Any], run: RunPaths, state: str, reason: str | None
         "gpu_name": rec.get("provenance", {}).get("gpu_name"),
         "loader": rec.get("loader", spec.get("loader", "resident")),
         "loader_workers": rec.get("loader_workers"),
-        "image_size": _image_size(spec["data"].get("image_size_px")),
+        "image_size": _image_size((spec.get("data") or {}).get("image_size_px")),
+        "params": _params_json(spec.get("params")),
+        "workload_kind": (spec.get("workload") or {}).get("kind", "python"),
+        "workload_source": rec.get("workload_source") or (spec.get("workload") or {}).get("source", "built-in"),
+        "workload_version": rec.get("workload_version") or (spec.get("workload") or {}).get("version"),
+        "epoch_marks": rec.get("epoch_marks", True) if rec else None,
         "threshold_frac": spec["early_stopping"]["threshold"],
     }
 
@@ -220,6 +233,10 @@ def merge_run(spec: dict[str, Any], run: RunPaths, now: float, samples_out: Path
         samples_out.parent.mkdir(parents=True, exist_ok=True)
         link_or_copy(files[0], samples_out)
         merged.shards, merged.samples = 1, rows
+        return merged
+    rows = _concat_clean(files, samples_out) if 1 < len(files) <= MAX_CONCAT_FILES else None
+    if rows:
+        merged.shards, merged.samples = len(files), rows
         return merged
     samples = read_shards(files, SAMPLE_SCHEMA, merged)
     if samples is not None and samples.height:
@@ -251,8 +268,13 @@ def file_stat(path: Path | str) -> FileStat | None:
 
 def run_dirs(run: RunPaths) -> RunDirs:
     """The inode and mtime (ns) of the run's directory and of its samples directory (None where absent)."""
+    return dirs_stat(str(run.dir), str(run.samples_dir))
+
+
+def dirs_stat(run_dir: str, samples_dir: str) -> RunDirs:
+    """:func:`run_dirs` of the directories named (strings: collect calls it for every run)."""
     out: RunDirs = {}
-    for key, path in (("run", run.dir), ("samples", run.samples_dir)):
+    for key, path in (("run", run_dir), ("samples", samples_dir)):
         try:
             st = os.stat(path)
             out[key] = [st.st_ino, st.st_mtime_ns]
@@ -297,6 +319,46 @@ def _clean_rows(path: Path) -> int | None:
     repeats. One pyarrow open serves the footer and the two ordering columns: half the CPU of polars
     for a single small file, which matters 6,720 times at 10x the study.
     """
+    order = _clean_order(path)
+    return order.num_rows if order is not None else None
+
+
+#: A run of at most this many clean shards, in order one after the other (a resumed run's segment and its
+#: new attempt's), is merged by copying their row groups; more (a killed run's 5-s flush parts) are decoded
+#: and written as one row group.
+MAX_CONCAT_FILES = 8
+
+
+def _concat_clean(files: list[Path], out: Path) -> int | None:
+    """Write ``out`` from clean shards whose rows follow each other without overlap: their row groups, copied
+    (:mod:`energybench.collect_parquet`), in (attempt, time_s) order. The rows written, or None (nothing
+    written) where a shard is not clean or rows overlap: then they are decoded, sorted and de-duplicated.
+
+    The rows are those :func:`dedup_samples` would give (sorted, none repeated), in other row groups.
+    """
+    from .collect_parquet import Unsupported, concat, read_footer
+
+    orders = []
+    for path in files:
+        order = _clean_order(path)
+        if order is None:
+            return None
+        a, t = order["attempt"].to_numpy(), order["time_s"].to_numpy()
+        orders.append(((int(a[0]), float(t[0])), (int(a[-1]), float(t[-1])), path))
+    orders.sort(key=lambda o: o[0])
+    if any(prev[1] >= nxt[0] for prev, nxt in zip(orders, orders[1:])):
+        return None
+    try:
+        footers = [(path, read_footer(path)) for _, _, path in orders]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        concat(out, [(path, f, g) for path, f in footers for g in range(len(f.spans))])
+    except (Unsupported, OSError):
+        return None
+    return sum(f.rows(g) for _, f in footers for g in range(len(f.spans)))
+
+
+def _clean_order(path: Path) -> pa.Table | None:
+    """The (attempt, time_s) columns of a shard with exactly the contract's schema and its rows in order, or None."""
     try:
         shard = pq.ParquetFile(path)
         footer = shard.metadata.metadata or {}
@@ -308,7 +370,7 @@ def _clean_rows(path: Path) -> int | None:
         return None
     if not order.num_rows or not _ordered(order["attempt"].to_numpy(), order["time_s"].to_numpy()):
         return None
-    return order.num_rows
+    return order
 
 
 def read_epochs(runs: list[RunPaths], log: ShardLog) -> pl.DataFrame:
@@ -352,16 +414,34 @@ def replace_runs(previous: pl.DataFrame, fresh: pl.DataFrame, run_ids: list[str]
     """``previous`` (one row per run and epoch, sorted) with the rows of ``run_ids`` replaced by ``fresh``'s.
 
     ``fresh`` is sorted too and holds rows of ``run_ids`` only. The unchanged stretches of ``previous``
-    are sliced, not copied: the cost follows the runs replaced, not the study.
+    are sliced, not copied: the cost follows the runs replaced, not the study (but for one pass over
+    the run ids to find where each run's rows start).
     """
-    old, new = previous["run_id"], fresh["run_id"]
+    old, new = _run_starts(previous), _run_starts(fresh)
     pieces, at = [], 0
-    for rid in sorted(run_ids):
-        lo, hi = old.search_sorted(rid, "left"), old.search_sorted(rid, "right")
-        f_lo, f_hi = new.search_sorted(rid, "left"), new.search_sorted(rid, "right")
+    for rid in sorted(set(run_ids)):
+        lo, hi = _rows_of(old, rid)
+        f_lo, f_hi = _rows_of(new, rid)
         pieces += [previous.slice(at, lo - at), fresh.slice(f_lo, f_hi - f_lo)]
         at = hi
     return pl.concat([*pieces, previous.slice(at)], how="vertical")
+
+
+def _run_starts(frame: pl.DataFrame) -> tuple[list[str], list[int]]:
+    """The run ids of a frame sorted by run id, each once, and the row where each one's rows start (then the end).
+
+    (``Series.search_sorted`` on strings costs milliseconds per call on 2 million rows.)
+    """
+    run = frame["run_id"]
+    starts = (run != run.shift()).fill_null(True).arg_true()
+    return run.gather(starts).to_list(), [*starts.to_list(), frame.height]
+
+
+def _rows_of(starts: tuple[list[str], list[int]], run_id: str) -> tuple[int, int]:
+    """The rows of ``run_id`` (:func:`_run_starts`): [lo, hi), empty at its place in the order when it has none."""
+    ids, at = starts
+    i = bisect.bisect_left(ids, run_id)
+    return (at[i], at[i + 1]) if i < len(ids) and ids[i] == run_id else (at[i], at[i])
 
 
 def runs_table(metas: list[dict[str, Any]], epochs: pl.DataFrame) -> pa.Table:

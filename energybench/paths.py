@@ -179,6 +179,15 @@ class RunPaths:
     def lease(self, generation: int) -> Path:
         return self.lease_dir / f"{generation:06d}.json"
 
+    def command_log(self, attempt: int) -> Path:
+        """A command workload's output (stdout and stderr) in one attempt (:mod:`energybench.worker.command`)."""
+        return self.dir / f"command-a{attempt:03d}.log"
+
+    @property
+    def command_state(self) -> Path:
+        """A command workload's progress across attempts: last completed epoch, early stopping state."""
+        return self.dir / "command-state.json"
+
 
 @dataclass(frozen=True)
 class ResultsLayout:
@@ -384,8 +393,8 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     ("runs/<run_id>/epochs-a<attempt>.parquet", "one row per epoch of that attempt, rewritten after each epoch"),
     ("runs/<run_id>/checkpoint.pt", "model, optimiser, early stopping and RNG states after the last epoch "
                                     "(a restarted run resumes from it)"),
-    ("runs/<run_id>/encoder.pt", "`pamap2-autoencoder`: the last epoch's encoder, which the same setup's and "
-                                 "repeat's `pamap2-frozen` and `pamap2-unfrozen` runs train on"),
+    ("runs/<run_id>/encoder.pt", "a pretraining workload's artefact (the built-in autoencoder's last-epoch "
+                                 "encoder), which the same setup's and repeat's dependent runs train on"),
     ("runs/<run_id>/paused.json", "search: the run reached the end of its rung and waits for the rung's "
                                   "decision (rung, epoch, attempt); cleared when it starts again"),
     ("runs/<run_id>/rungs.json", "search: every rung the run finished (rung, epoch, attempt, time), never cleared"),
@@ -396,6 +405,10 @@ LAYOUT: tuple[tuple[str, str], ...] = (
                                               "renewal counter; rewritten by its owner every period, "
                                               "`released` when the worker ends; the highest one holds the run"),
     ("runs/<run_id>/worker.log", "local executor: the worker's stdout and stderr (on SLURM: `jobs/submitit/`)"),
+    ("runs/<run_id>/command-a<attempt>.log", "command workloads: the program's stdout and stderr in that attempt "
+                                             "(attempt zero-padded to 3 digits)"),
+    ("runs/<run_id>/command-state.json", "command workloads: the last epoch the program completed, its early "
+                                         "stopping state and best validation accuracy, carried across attempts"),
     ("archive/<run_id>-<time>/", "`submit --force`: a run's earlier directory, moved aside before it is "
                                  "rerun (never deleted)"),
     ("search/", "`search:` configs: the successive-halving decisions"),

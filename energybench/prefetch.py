@@ -18,6 +18,10 @@ from .inputs import check_data, check_weights
 def prefetch(config: Path, echo: Callable[[str], None] = print) -> None:
     """Download what the config needs into local caches, then verify it loads offline."""
     exp = load_config(config)
+    for w in exp.workloads.values():
+        line = w.prefetch()
+        if line:
+            echo(f"workload {w.name}: {line}")
     for ds, synthetic in check_data(exp, config).items():
         section = getattr(exp.data, ds)
         echo(f"data {ds}: {section.path} ({'generated synthetic data' if synthetic else 'present'})")

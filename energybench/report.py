@@ -15,6 +15,7 @@ folder can be moved, opened in a browser or printed as it is).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -356,7 +357,37 @@ def _claims_section(inp: ReportInput) -> list[Block]:
 def build_report(inp: ReportInput) -> list[Block]:
     """The report as blocks: findings beside the key figures, contents, one section per question, the rest."""
     findings = compute_findings(inp.tables, inp.runs, inp.reference, inp.pairs)
-    return [Heading(inp.title, 1), _findings_block(inp, findings), Contents(), *_sections(inp, findings)]
+    return [Heading(inp.title, 1), _findings_block(inp, findings), Contents(), *_workload_blocks(inp),
+            *_sections(inp, findings)]
+
+
+def _workload_blocks(inp: ReportInput) -> list[Block]:
+    """What was trained: each workload, where it came from, its extra grid axes, and commands without epoch marks.
+
+    Shown only when a run is not a built-in or the grid has extra axes (the study's report stays as it was).
+    """
+    runs = inp.runs
+    if runs is None or runs.height == 0 or "workload_source" not in runs.columns:
+        return []
+    plain = runs["workload_source"].fill_null("built-in").eq("built-in").all()
+    if plain and ("params" not in runs.columns or runs["params"].null_count() == runs.height):
+        return []
+    rows = []
+    for name, part in sorted(runs.group_by("paradigm"), key=lambda kv: kv[0]):
+        first = part.row(0, named=True)
+        values = part["params"].drop_nulls().to_list() if "params" in part.columns else []
+        axes = sorted({k for p in values for k in json.loads(p)})
+        unmarked = part.filter(pl.col("epoch_marks").eq(False)).height if "epoch_marks" in part.columns else 0
+        rows.append([f"`{name[0]}`", first.get("workload_kind") or "python", first.get("workload_source") or "built-in",
+                     first.get("workload_version") or "—", ", ".join(axes) or "—", str(part.height),
+                     f"{unmarked} without epoch marks: total-energy tables only" if unmarked else "every table"])
+    return [Heading("Workloads", 2),
+            Text("What the runs trained, where each workload came from (recorded in every run's `run.json` and "
+                 "`runs.parquet`), the grid's extra axes, and the tables each can be in: a command that marks "
+                 "no epochs has one row for the whole run, so it is in the total-energy tables, not in the "
+                 "per-epoch ones."),
+            Grid(pl.DataFrame(rows, schema=["workload", "kind", "source", "version", "extra axes", "runs", "tables"],
+                              orient="row"))]
 
 
 def render_report(inp: ReportInput) -> tuple[str, str]:

@@ -15,11 +15,13 @@ import pyarrow as pa
 #: (gpu/cpu/dram), the energy counter's update period, the scheduler's energy, host memory,
 #: the sampling period and the input pipeline (loader, image size).
 #: Version 3 added the search's columns (epochs.rung, runs.pruned_rung) and dataset/search.parquet.
-SCHEMA_VERSION = 3
+#: Version 4 added the workload's provenance (runs.workload_kind, workload_source, workload_version), the
+#: grid's extra axes (runs.params) and whether a command marked its epochs (runs.epoch_marks).
+SCHEMA_VERSION = 4
 #: The energy domains a reading, an epoch and a run split into, in the order columns and tables show them.
 DOMAINS: tuple[str, ...] = ("gpu", "cpu", "dram")
 #: Versions whose shards this version reads (columns added since are null there).
-READABLE_VERSIONS = frozenset({1, 2, 3})
+READABLE_VERSIONS = frozenset({1, 2, 3, 4})
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ SAMPLE_COLUMNS: tuple[Column, ...] = (
     Column("attempt", pa.int32(), "1 for the first attempt, +1 per resume"),
     Column("time_s", pa.float64(), "Unix time of the reading, seconds"),
     Column("epoch", pa.int32(), "training epoch (1-based); 0 before training"),
-    Column("phase", pa.string(), "idle | train | eval | checkpoint"),
+    Column("phase", pa.string(), "idle | train | eval | checkpoint; a command workload: the phases it marks, and run (before its first mark, or all of it without marks)"),
     Column("power_w", pa.float64(), "power of the metered devices, watts", nullable=True),
     Column("energy_j", pa.float64(), "cumulative meter counter since the meter opened, joules; null without a counter", nullable=True),
     Column("meter", pa.string(), "nvml | rapl | estimate | synthetic: what produced this reading"),
@@ -87,8 +89,8 @@ EPOCH_COLUMNS: tuple[Column, ...] = (
 RUN_COLUMNS: tuple[Column, ...] = (
     Column("run_id", pa.string(), "stable run id"),
     Column("experiment", pa.string(), "experiment name from the config"),
-    Column("dataset", pa.string(), "pamap2 | celeba"),
-    Column("paradigm", pa.string(), "paradigm name, e.g. pamap2-baseline"),
+    Column("dataset", pa.string(), "the config's data section the workload reads (pamap2 | celeba); a workload that brings its own data: its own name"),
+    Column("paradigm", pa.string(), "workload name (the study's paradigm; `energybench workloads` lists them)"),
     Column("setup", pa.int32(), "setup number 1..N, batch-major (the paper's Table 1)"),
     Column("batch_size", pa.int32(), "training batch size, samples"),
     Column("learning_rate", pa.float64(), "constant learning rate"),
@@ -130,6 +132,11 @@ RUN_COLUMNS: tuple[Column, ...] = (
     Column("sample_period_s", pa.float64(), "the sampler's period, seconds", nullable=True, since=2),
     Column("host_mem_gb", pa.float64(), "host memory the job requested (SLURM --mem), else the host's RAM, GB", nullable=True, since=2),
     Column("pruned_rung", pa.int32(), "search: the rung after which the run was pruned (stop_reason pruned); null otherwise", nullable=True, since=3),
+    Column("params", pa.string(), "the grid's extra axes at this setup (grid.params) as canonical JSON, e.g. {\"weight_decay\":0.0001}; null without extra axes", nullable=True, since=4),
+    Column("workload_kind", pa.string(), "python (trained in the worker) | command (a program run as the run)", nullable=True, since=4),
+    Column("workload_source", pa.string(), "where the workload came from: built-in | entry point <distribution> | module <path> | command", nullable=True, since=4),
+    Column("workload_version", pa.string(), "the workload's version: energybench's for built-ins, the distribution's, the module's __version__ or a hash of its file or command", nullable=True, since=4),
+    Column("epoch_marks", pa.bool_(), "false for a command that marked no epochs (one row for the whole run: total-energy tables only); true otherwise", nullable=True, since=4),
     Column("sched_energy_j", pa.float64(), "the scheduler's ConsumedEnergyRaw of the run's job (node-level: meaningless on shared nodes), joules", nullable=True, since=2),
 )
 

@@ -18,7 +18,7 @@ from typing import Any
 class ThresholdEarlyStopping:
     """Decides after each epoch whether to stop; its state goes into checkpoints."""
 
-    monitor: str  # "val_accuracy" (maximise, threshold rule) or "val_loss" (minimise)
+    monitor: str | None  # "val_accuracy" (maximise, threshold rule), "val_loss" (minimise), None (max_epochs only)
     threshold: float
     patience_epochs: int
     max_epochs: int

@@ -26,21 +26,41 @@ from .paths import DatasetPaths, atomic_path, table_paths
 from .schema import DOMAINS, EPOCH_SCHEMA, RUN_SCHEMA
 from .states import State
 from .units import J_PER_MWH, J_PER_WH
+from .workloads import registry
 
-#: Identifies one training setup of one paradigm on one hardware (Table 1).
-SETUP_KEYS = ["dataset", "paradigm", "hardware", "setup", "batch_size", "learning_rate"]
-#: The same setup across paradigms (for eq. 2, Table 2 and Table 3 pairings).
-PAIR_KEYS = ["hardware", "setup", "batch_size", "learning_rate"]
+#: Identifies one training setup of one workload on one hardware (Table 1); ``params`` carries the
+#: grid's extra axes (canonical JSON; null without any).
+SETUP_KEYS = ["dataset", "paradigm", "hardware", "setup", "batch_size", "learning_rate", "params"]
+#: The same setup across workloads (for eq. 2, Table 2 and Table 3 pairings).
+PAIR_KEYS = ["hardware", "setup", "batch_size", "learning_rate", "params"]
 
-AUTOENCODER, FROZEN, UNFROZEN, BASELINE = "pamap2-autoencoder", "pamap2-frozen", "pamap2-unfrozen", "pamap2-baseline"
-#: Table 3's row labels.
-MULTITASK_TYPES = {"celeba-attributes": "attribute", "celeba-identity": "identity", "celeba-multitask": "both"}
+
+
+def transfer_roles() -> dict[str, str]:
+    """role (pretrain, frozen, unfrozen, scratch) -> workload, for break-even and freeze savings.
+
+    The registry's first family that has a pretraining workload, a frozen one and one from scratch.
+    """
+    sets = [s for s in registry.transfer_sets() if {"pretrain", "frozen", "scratch"} <= set(s)]
+    return sets[0] if sets else {}
+
+
+def multitask_types() -> dict[str, str]:
+    """workload -> Table 3's row label (attribute, identity, both): the registry's multitask family."""
+    for labels in registry.multitask_sets():
+        if {"attribute", "identity", "both"} <= set(labels):
+            return {labels[k]: k for k in ("attribute", "identity", "both")}
+    return {}
+
+
+def _role(role: str) -> str:
+    return transfer_roles().get(role, f"<no {role} workload>")
 NEVER_NOTE = "never (classifier on pretrained encoder costs >= training from scratch)"
 NOT_MEASURED_NOTE = "no energy measured for one of the three paradigms"
 
 _KEY_TYPES = {
     "dataset": pl.String, "paradigm": pl.String, "hardware": pl.String,
-    "setup": pl.Int32, "batch_size": pl.Int32, "learning_rate": pl.Float64,
+    "setup": pl.Int32, "batch_size": pl.Int32, "learning_rate": pl.Float64, "params": pl.String,
 }
 _F, _I, _S, _B = pl.Float64, pl.Int64, pl.String, pl.Boolean
 
@@ -68,7 +88,7 @@ TOTAL_ENERGY = {
 }
 _BREAK_EVEN_ENERGIES = ("enc_energy_wh", "class_energy_wh", "enc_class_energy_wh")
 BREAK_EVEN = {
-    "hardware": _S, "kind": _S, "setup": pl.Int32, "batch_size": pl.Int32, "learning_rate": _F,
+    "hardware": _S, "kind": _S, "setup": pl.Int32, "batch_size": pl.Int32, "learning_rate": _F, "params": _S,
     **{c: _F for e in _BREAK_EVEN_ENERGIES for c in (e, f"net_{e}")},
     "cycles": _F, "net_cycles": _F, "pays_off": _B, "net_pays_off": _B, "note": _S, "n_setups": _I,
 }
@@ -105,6 +125,11 @@ def _completed(runs: pl.DataFrame) -> pl.DataFrame:
     return runs.filter(pl.col("status") == State.COMPLETED).sort("run_id")
 
 
+def _marked(runs: pl.DataFrame) -> pl.DataFrame:
+    """Runs with epoch rows (not a command that marked none: its one row is the whole run)."""
+    return runs.filter(pl.col("epoch_marks").fill_null(True)) if "epoch_marks" in runs.columns else runs
+
+
 def _mean_std(col: str, name: str, unit: str) -> list[pl.Expr]:
     return [pl.col(col).mean().alias(f"{name}_mean_{unit}"), pl.col(col).std().alias(f"{name}_std_{unit}")]
 
@@ -129,9 +154,10 @@ def _per_run_epoch_means(epochs: pl.DataFrame) -> pl.DataFrame:
 def energy_per_epoch(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
     """Fig. 3: mean energy per epoch (mWh) per setup; each run's epoch mean, then mean/std over repeats.
 
-    Epochs flagged ``low_samples`` are kept (``energy_j`` is authoritative) and counted.
+    Epochs flagged ``low_samples`` are kept (``energy_j`` is authoritative) and counted. A command
+    that marked no epochs (``epoch_marks`` false: one row for the whole run) has no epochs to average.
     """
-    per_run = _completed(runs).select([*SETUP_KEYS, "run_id"]).join(
+    per_run = _marked(_completed(runs)).select([*SETUP_KEYS, "run_id"]).join(
         _per_run_epoch_means(epochs), on="run_id", maintain_order="left"
     )
     out = per_run.group_by(SETUP_KEYS).agg(
@@ -218,9 +244,9 @@ def break_even(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
     """
     runs = _completed(runs)
     setups = (
-        _setup_means(runs, AUTOENCODER, "enc_")
-        .join(_setup_means(runs, FROZEN, "class_"), on=PAIR_KEYS)
-        .join(_setup_means(runs, BASELINE, "enc_class_"), on=PAIR_KEYS)
+        _setup_means(runs, _role("pretrain"), "enc_")
+        .join(_setup_means(runs, _role("frozen"), "class_"), on=PAIR_KEYS, nulls_equal=True)
+        .join(_setup_means(runs, _role("scratch"), "enc_class_"), on=PAIR_KEYS, nulls_equal=True)
         .sort(PAIR_KEYS)
         .with_columns(*_eq2(""), *_eq2("net_"), kind=pl.lit("setup"), n_setups=pl.lit(1, dtype=_I))
     )
@@ -260,7 +286,8 @@ def freeze_savings(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
     1 - E_frozen / E_unfrozen.
     """
     runs = _completed(runs)
-    paired = _setup_means(runs, UNFROZEN, "unfrozen_").join(_setup_means(runs, FROZEN, "frozen_"), on=PAIR_KEYS)
+    paired = _setup_means(runs, _role("unfrozen"), "unfrozen_").join(_setup_means(runs, _role("frozen"), "frozen_"),
+                                                                      on=PAIR_KEYS, nulls_equal=True)
     paired = paired.sort(PAIR_KEYS)
     out = paired.group_by("hardware").agg(
         *(e for p in ("unfrozen", "frozen") for e in (
@@ -287,9 +314,10 @@ def multitask(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
     (``single_tasks_energy_mean_wh``) vs the multitask run, and
     ``multitask_savings_frac`` = 1 - multitask / single tasks.
     """
-    runs = _completed(runs).filter(pl.col("paradigm").is_in(list(MULTITASK_TYPES)))
+    types = multitask_types()
+    runs = _completed(runs).filter(pl.col("paradigm").is_in(list(types)))
     per_run = runs.join(_per_run_epoch_means(epochs), on="run_id", how="left", maintain_order="left").with_columns(
-        type=pl.col("paradigm").replace_strict(MULTITASK_TYPES, return_dtype=pl.String),
+        type=pl.col("paradigm").replace_strict(types, return_dtype=pl.String),
         energy_wh=pl.col("energy_j") / J_PER_WH,
         net_energy_wh=pl.col("net_energy_j") / J_PER_WH,
     )
@@ -302,8 +330,10 @@ def multitask(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
         pl.col("net_energy_wh").mean().alias("net_energy_mean_wh"),
         pl.len().alias("n_runs"),
     )
-    attr, ident, both = (_setup_means(runs, p, f"{t}_") for p, t in MULTITASK_TYPES.items())
-    paired = attr.join(ident, on=PAIR_KEYS).join(both, on=PAIR_KEYS).sort(PAIR_KEYS)
+    by_type = {t: p for p, t in types.items()}
+    attr, ident, both = (_setup_means(runs, by_type.get(t, f"<no {t} workload>"), f"{t}_")
+                         for t in ("attribute", "identity", "both"))
+    paired = attr.join(ident, on=PAIR_KEYS, nulls_equal=True).join(both, on=PAIR_KEYS, nulls_equal=True).sort(PAIR_KEYS)
     comparison = paired.group_by("hardware").agg(
         *(
             e for p in ("", "net_") for e in (
@@ -332,7 +362,7 @@ def energy_to_target(runs: pl.DataFrame, epochs: pl.DataFrame) -> pl.DataFrame:
     is missing or has no energy. ``energy_to_target_frac`` is that energy over
     the run's total: what early stopping's patience added is 1 minus it.
     """
-    runs = _completed(runs)
+    runs = _marked(_completed(runs))
     upto = (
         epochs.sort("run_id", "attempt", "epoch")
         .join(runs.select("run_id", "threshold_epoch"), on="run_id", maintain_order="left")

@@ -226,7 +226,7 @@ def test_collect_full_flag_reads_every_run(tmp_path: Path) -> None:
     assert sorted(manifest["runs"]) == sorted(s.run_id for s in specs)
     r = eb("collect", str(layout.root), timeout=120)
     assert r.returncode == 0, r.stderr
-    assert "collect: 0 of 6 runs changed since the last collect; reading those" in r.stdout
+    assert "collect: 0 of 6 runs changed since the last collect\n" in r.stdout
 
 
 def _reference_latest(epochs: Any) -> Any:

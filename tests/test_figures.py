@@ -11,7 +11,7 @@ import pytest
 
 from energybench import figures as F
 from energybench.errors import ResultsError
-from energybench.paradigms import PARADIGMS
+from energybench.workloads.registry import builtins as workloads
 from energybench.paths import DatasetPaths, figure_paths
 from energybench.schema import EPOCH_SCHEMA, RUN_SCHEMA, SAMPLE_SCHEMA
 from energybench.tables import compute_tables, load_dataset, write_tables
@@ -33,7 +33,7 @@ def write_partial_grid(dataset_dir: Path) -> list[str]:
     Returns the run ids that have samples (the first completed run first).
     """
     runs, epochs, samples = [], [], []
-    for p_index, paradigm in enumerate(sorted(PARADIGMS)):
+    for p_index, paradigm in enumerate(sorted(workloads())):
         for hardware, watts in HARDWARE_WATTS.items():
             for setup in range(1, 17):
                 if (setup + p_index) % 5 == 0 or (hardware == "lab-gpu" and setup > 8):
@@ -45,7 +45,7 @@ def write_partial_grid(dataset_dir: Path) -> list[str]:
                     epoch_j = watts * (4.0 + 60.0 / bs) * (1 + 0.05 * repeat) * PARADIGM_FACTOR.get(paradigm, 1.0)
                     status = "FAILED" if setup == 7 and repeat == 2 else "COMPLETED"
                     runs.append({
-                        "run_id": run_id, "experiment": "fig", "dataset": PARADIGMS[paradigm].dataset,
+                        "run_id": run_id, "experiment": "fig", "dataset": workloads()[paradigm].dataset,
                         "paradigm": paradigm, "setup": setup, "batch_size": bs, "learning_rate": lr, "repeat": repeat,
                         "hardware": hardware, "meter": "synthetic", "status": status, "epochs": n_epochs,
                         "threshold_epoch": 2 if setup % 4 else None, "best_val_accuracy": 0.85,

@@ -41,8 +41,12 @@ def test_version_1_results_collect_and_tabulate(tmp_path: Path) -> None:
     assert set(runs.column("status").to_pylist()) == {"COMPLETED"}
     assert all(e > 0 for e in runs.column("energy_j").to_pylist())  # the energy it measured is kept
     # version-1 run.json records the period already, and version 1 knew one input pipeline (resident)
-    new = added_since(RUN_COLUMNS, 1) - {"sample_period_s", "loader"}
+    # and only built-in workloads (trained in the worker, every epoch marked)
+    known = {"sample_period_s", "loader", "workload_kind", "workload_source", "epoch_marks"}
+    new = added_since(RUN_COLUMNS, 1) - known
     assert all(runs.column(c).null_count == runs.num_rows for c in new)
+    assert set(runs.column("workload_source").to_pylist()) == {"built-in"}
+    assert set(runs.column("workload_kind").to_pylist()) == {"python"}
     assert (results / "tables" / "total_energy.csv").is_file()
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from energybench import tables as T
 from energybench.errors import ResultsError
-from energybench.paradigms import PARADIGMS
+from energybench.workloads.registry import builtins as workloads
 from energybench.paths import DatasetPaths, table_paths
 from energybench.schema import EPOCH_SCHEMA, RUN_SCHEMA
 
@@ -39,7 +39,7 @@ class Dataset:
         if energy_j is None:
             energy_j = sum(e for e in epoch_j if e is not None)
         self.runs.append({
-            "run_id": run_id, "experiment": "hand", "dataset": PARADIGMS[paradigm].dataset, "paradigm": paradigm,
+            "run_id": run_id, "experiment": "hand", "dataset": workloads()[paradigm].dataset, "paradigm": paradigm,
             "setup": setup, "batch_size": BATCH_SIZES[(setup - 1) // 4],
             "learning_rate": LEARNING_RATES[(setup - 1) % 4],
             "repeat": repeat, "hardware": hardware, "meter": "synthetic", "status": status, "epochs": len(epoch_j),
@@ -277,7 +277,7 @@ def test_empty_dataset_gives_empty_tables_with_the_right_columns(name: str) -> N
 def partial_grid() -> Dataset:
     """Some setups of some paradigms on two hardware targets, with a failed run and missing net energy."""
     d = Dataset()
-    for i, paradigm in enumerate(sorted(PARADIGMS)):
+    for i, paradigm in enumerate(sorted(workloads())):
         for hardware in ("h100", "cpu"):
             for setup in range(1, 17, 2 + i % 3):
                 for repeat in (1, 2):
@@ -297,7 +297,7 @@ def test_tables_on_a_partial_grid_are_sorted_deterministic_and_unit_named(name: 
                               epochs.sample(fraction=1.0, shuffle=True, seed=2))
     assert shuffled.equals(table)
     keys = {"run_id", "dataset", "paradigm", "hardware", "setup", "batch_size", "learning_rate", "repeat", "kind",
-            "type", "note", "reached", "pays_off", "net_pays_off", "threshold_epoch", "epochs", "cycles", "net_cycles",
+            "type", "params", "note", "reached", "pays_off", "net_pays_off", "threshold_epoch", "epochs", "cycles", "net_cycles",
             "epochs_mean", "epochs_std", "energy_domains"}
     units = ("_j", "_wh", "_mwh", "_s", "_pct", "_frac")
     unitless = [c for c in table.columns if c not in keys and not c.startswith("n_") and not c.endswith(units)]

@@ -1,21 +1,27 @@
-"""``collect`` on synthetic shards of the full study vs a naive pandas read-and-concat.
+"""``collect`` on synthetic shards of the study: the full study against pandas, and 10x the study.
 
-The generator writes the plan of ``configs/paper.yaml`` (672 runs) into a
-temporary results directory in the exact worker layout, through the worker's
-own writers (:func:`energybench.shards.write_table`, :class:`SampleShardWriter`):
-per run ``spec.json``, markers, ``run.json``, ``epochs-a<attempt>.parquet`` and
-the samples of a 10 Hz meter (about 25 million in all). Most runs hold one
-compacted segment; 1 in 32 was killed once (attempt 1 left its 5-s flush parts
-uncompacted, attempt 2 re-measured the interrupted epoch and compacted its own)
-and 1 in 97 crashed while compacting (a segment and some of its parts, the
-same rows twice). Columns are vectorised numpy, so generating is quick.
+The generator writes the plan of ``configs/paper.yaml`` (672 runs; ``scale=10``: ten times the
+repeats, 6,720 runs) into a temporary results directory in the exact worker layout, through the
+worker's own writers (:func:`energybench.shards.write_table`, :class:`SampleShardWriter`): per run
+``spec.json``, markers, ``run.json``, ``epochs-a<attempt>.parquet`` and the samples of a 10 Hz
+meter (about 25 million in all; 250 million at 10x). Most runs hold one compacted segment; 1 in 32
+was killed once (attempt 1 left its 5-s flush parts uncompacted, attempt 2 re-measured the
+interrupted epoch and compacted its own) and 1 in 97 crashed while compacting (a segment and some
+of its parts, the same rows twice). Columns are vectorised numpy; runs are written by one process
+per core.
 
-Then ``energybench collect`` and the baseline (every shard read with
-``pandas.read_parquet``, concatenated, written as one Parquet file: what a
-script without the collector would do) run alternately in child processes.
-Figures: wall time of the child (interpreter start included) and its peak RSS
-(``ru_maxrss`` from ``os.wait4``, per child). Targets on a 2-core machine:
-collect <= 15 s, <= 2 GB, >= 5x faster than the baseline.
+The full study: ``energybench collect --full`` and the baseline (every shard read with
+``pandas.read_parquet``, concatenated, written as one Parquet file: what a script without the
+collector would do) run alternately in child processes. Figures: wall time of the child
+(interpreter start included) and its peak RSS (``ru_maxrss`` from ``os.wait4``, per child).
+Targets on a 2-core machine: collect <= 15 s, <= 2 GB, >= 5x faster than the baseline.
+
+10x the study (:func:`scale_bench`, skipped without 8 GiB free in the temporary directory): rounds
+of ``collect --full``, then 1 % of the runs resumed once more (:func:`change_runs`), then an
+incremental ``collect``; each figure with its median and range over the rounds. Targets: full
+collect <= 60 s (median) and <= 2 GiB (highest), incremental <= 10 % of the full collect's time
+(median of the per-round ratios). Each round's full collect reads the files the incremental one
+before it read: their datasets are compared.
 """
 
 from __future__ import annotations
@@ -222,6 +228,12 @@ pd.concat(frames, ignore_index=True).to_parquet(out)
 
 def measure(argv: list[str]) -> tuple[float, int]:
     """Wall seconds and peak RSS (bytes) of one child process; raises if it fails."""
+    seconds, rss, _ = measure_cpu(argv)
+    return seconds, rss
+
+
+def measure_cpu(argv: list[str]) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS (bytes) and CPU seconds (user + system, every thread) of one child process."""
     with tempfile.TemporaryFile() as err:  # a file, not a pipe: a chatty child cannot block on it
         t0 = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
@@ -231,7 +243,7 @@ def measure(argv: list[str]) -> tuple[float, int]:
         if proc.returncode != 0:
             err.seek(0)
             raise RuntimeError(f"{argv[:3]} failed ({proc.returncode}): {err.read().decode()[-2000:]}")
-    return seconds, usage.ru_maxrss * BYTES_PER_KIB  # Linux reports KiB
+    return seconds, usage.ru_maxrss * BYTES_PER_KIB, usage.ru_utime + usage.ru_stime  # Linux reports KiB
 
 
 def collect_argv(root: Path, full: bool = True) -> list[str]:
@@ -335,24 +347,27 @@ def scale_bench(scale: int = 10, runs: int | None = None, total_samples: int = 2
         specs = load_plan(layout)
         order = np.random.default_rng(1).permutation(len(specs))
         n_changed = max(1, round(changed_frac * len(specs)))
-        full_s, full_rss, inc_s, inc_rss, same = [], [], [], [], []
+        full_s, full_rss, full_cpu, inc_s, inc_rss, inc_cpu, same = [], [], [], [], [], [], []
         previous: Path | None = None
         for r in range(rounds):
-            s, rss = measure(collect_argv(gen.root))
+            s, rss, cpu = measure_cpu(collect_argv(gen.root))
             full_s.append(s)
             full_rss.append(rss)
+            full_cpu.append(cpu)
             if previous is not None:  # the same files as the incremental collect before
                 same.append(_same_dataset(previous, layout.dataset_dir))
                 shutil.rmtree(previous)
             change_runs(layout, specs, [int(i) for i in order[r * n_changed:(r + 1) * n_changed]], r)
-            s, rss = measure(collect_argv(gen.root, full=False))
+            s, rss, cpu = measure_cpu(collect_argv(gen.root, full=False))
             inc_s.append(s)
             inc_rss.append(rss)
+            inc_cpu.append(cpu)
             previous = Path(tmp) / "incremental"
             _keep(layout.dataset_dir, previous)
         shutil.rmtree(gen.root, ignore_errors=True)
     return {"generated": gen, "changed": n_changed, "full_s": full_s, "full_rss_bytes": full_rss,
-            "incremental_s": inc_s, "incremental_rss_bytes": inc_rss, "same_as_full": same}
+            "full_cpu_s": full_cpu, "incremental_s": inc_s, "incremental_rss_bytes": inc_rss,
+            "incremental_cpu_s": inc_cpu, "same_as_full": same}
 
 
 def _keep(dataset: Path, to: Path) -> None:
@@ -386,6 +401,10 @@ def print_scale(r: dict[str, Any]) -> None:
     print(f"  incremental collect: {_spread(r['incremental_s'], 's')}, peak RSS "
           f"{_spread(r['incremental_rss_bytes'], 'GiB', gib, 2)}")
     print(f"  incremental / full (same round): {_spread([100 * x for x in frac], '%')}")
+    print(f"  CPU time (user + system, all threads; less sensitive to other load): full "
+          f"{_spread(r['full_cpu_s'], 's')}, incremental {_spread(r['incremental_cpu_s'], 's')}")
+    print("  every round (full, incremental): " + ", ".join(
+        f"{f:.1f} s / {i:.1f} s" for f, i in zip(r["full_s"], r["incremental_s"])))
     same = r["same_as_full"]
     print(f"  incremental dataset = the next full collect's (runs, epochs, sample count): "
           f"{sum(same)} of {len(same)} rounds" + ("" if all(same) else "  <- MISMATCH"))

@@ -1,6 +1,6 @@
 """Worker epoch time against a bare loop doing the same work, in interleaved rounds with an A/A control.
 
-Both loops train one task (:func:`energybench.worker.tasks.build_task`: the same model, the
+Both loops train one task (:func:`energybench.workloads.build_task`: the same model, the
 same resident data, the same batches from the same seeded permutation, the same loss and the
 optimiser of :func:`energybench.worker.train.make_optimizer`) and end every epoch with the same
 evaluation (``Task.evaluate``). What differs is only what the worker adds around that work:
@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..workloads.registry import headlines
 from .stats import paired_ratio, verdict
 
 TARGET = 1.10  # largest acceptable median epoch-time ratio, worker / bare
@@ -34,16 +35,19 @@ AIM = 1.05
 MIN_ROUNDS = 20
 MODES = ("worker", "bare", "bare A/A")
 
+#: What both loops train: the study's headline PAMAP2 workload (a small conv net: the loop's overhead shows).
+WORKLOAD = headlines()["pamap2"]
+
 
 def bench_spec(data_dir: Path, batch_size: int, epochs: int, device: str = "cpu",
                threads: int | None = 1, generate: bool = True, max_windows: int | None = None) -> Any:
-    """The run spec both loops train: pamap2-baseline, one batch size, ``epochs`` epochs, never stopping early."""
+    """The run spec both loops train: :data:`WORKLOAD`, one batch size, ``epochs`` epochs, never stopping early."""
     from ..config import parse_config
     from ..plan import plan
 
     cfg = {
         "name": "bench", "grid": {"batch_sizes": [batch_size], "learning_rates": [0.001]},
-        "paradigms": ["pamap2-baseline"], "hardware": ["bench"],
+        "paradigms": [WORKLOAD], "hardware": ["bench"],
         "early_stopping": {"threshold": 1.0, "patience_epochs": 1000, "max_epochs": epochs},
         "training": {"device": device, **({"threads": threads} if threads else {})},
         "data": {"pamap2": {"path": str(data_dir), "generate": generate,
@@ -137,7 +141,7 @@ def worker_overhead(batch_size: int = 64, *, seconds: float = 60.0, epochs_per_b
 
     from ..meter import open_meter
     from ..worker.data import ensure_data
-    from ..worker.tasks import build_task
+    from ..workloads import build_task
 
     if threads:
         torch.set_num_threads(threads)
@@ -201,7 +205,7 @@ def judge(result: dict[str, Any], target: float = TARGET) -> str:
 def describe(r: dict[str, Any]) -> list[str]:
     """The lines ``make bench`` prints for one result."""
     ep = r["epoch_s"]
-    lines = [f"worker vs bare loop, pamap2-baseline, batch {r['batch_size']}, {r['train_windows']} training "
+    lines = [f"worker vs bare loop, {WORKLOAD}, batch {r['batch_size']}, {r['train_windows']} training "
              f"windows, {r['device']}" + (f" {r['threads']} thread(s)" if r["threads"] else "")
              + f", {r['meter']} meter; {r['rounds']} interleaved rounds x {r['epochs_per_block']} epoch(s) "
              f"per mode; median epoch: worker {ep['worker'] * 1e3:.1f} ms, bare {ep['bare'] * 1e3:.1f} ms"]

@@ -4,8 +4,9 @@ Features (del Rey et al., plus Mavromatis et al.'s MACs per parameter, plus the
 trainable parameters, without which a frozen and a fine-tuned encoder look
 identical): the GPU as CUDA cores, memory and TDP (:mod:`.gpus`), MACs per
 sample, parameters, MACs per parameter, training and validation samples,
-batch size and input size. The study's "total RAM" is not recorded by
-energybench and is left out.
+batch size and input size; and every numeric extra grid axis (``grid.params``,
+as ``param_<name>``: a width or a weight decay changes what a run costs). The
+study's "total RAM" is not recorded by energybench and is left out.
 
 Targets, per run over all its epochs (the study keeps the initial epochs):
 average power (``energy_j / duration_s``), energy per epoch and, so that a
@@ -78,9 +79,29 @@ def with_gpu(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+#: Prefix of the features made from the grid's numeric extra axes.
+PARAM_PREFIX = "param_"
+
+
+def param_columns(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` plus ``param_<name>`` (Float64) for every numeric extra axis in its ``params`` column (JSON)."""
+    if "params" not in frame.columns:
+        return frame
+    import json
+
+    parsed = [json.loads(p) if p else {} for p in frame["params"].to_list()]
+    names = sorted({k for d in parsed for k, v in d.items() if isinstance(v, (int, float))})
+    return frame.with_columns(pl.Series(f"{PARAM_PREFIX}{k}", [_number(d.get(k)) for d in parsed], dtype=pl.Float64)
+                              for k in names)
+
+
+def _number(v: object) -> float | None:
+    return float(v) if isinstance(v, (int, float)) else None
+
+
 def derive(frame: pl.DataFrame) -> pl.DataFrame:
-    """Derived features (MACs per parameter) and, where measured, the targets."""
-    out = frame.with_columns(
+    """Derived features (MACs per parameter, the numeric extra axes) and, where measured, the targets."""
+    out = param_columns(frame).with_columns(
         macs_per_param=pl.when(pl.col("params_total") > 0)
         .then(pl.col("macs_per_sample").cast(pl.Float64) / pl.col("params_total")),
     )
@@ -106,8 +127,9 @@ def run_features(runs: pl.DataFrame) -> FeatureFrame:
         if col not in usable.columns:
             usable = usable.with_columns(pl.lit(None).alias(col))
     frame = derive(with_gpu(usable))
-    complete = tuple(f for f in FEATURES if frame[f].null_count() == 0)
-    return FeatureFrame(frame, complete, tuple(f for f in FEATURES if f not in complete))
+    candidates = FEATURES + tuple(sorted(c for c in frame.columns if c.startswith(PARAM_PREFIX)))
+    complete = tuple(f for f in candidates if frame[f].null_count() == 0)
+    return FeatureFrame(frame, complete, tuple(f for f in candidates if f not in complete))
 
 
 def transform(x: np.ndarray) -> np.ndarray:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,43 +45,23 @@ import pyarrow.parquet as pq
 from ..config import load_config
 from ..errors import EstimateError
 from ..paths import DatasetPaths, ResultsLayout, write_json
-from ..plan import plan, stable_hash
+from ..hashing import stable_hash
+from ..plan import plan
 from ..planfile import write_plan
 from ..schema import EPOCH_SCHEMA, RUN_SCHEMA, SAMPLE_SCHEMA, describe
 from ..shards import write_table
 from ..states import State
 from ..stopping import ThresholdEarlyStopping
+from ..workloads import registry
+from ..workloads.base import SyntheticProfile
 from .gpus import lookup
 
 
-@dataclass(frozen=True)
-class Workload:
-    """What one paradigm trains, and how its accuracy (or loss) evolves."""
-
-    params_total: int
-    params_trainable: int
-    macs_per_sample: int
-    n_train: int
-    n_val: int
-    input_size: int
-    overhead_s: float  # kernel launches and Python per training step, seconds
-    b_half: float  # batch size at which a 10,000-core GPU is half occupied, samples
-    start: float  # accuracy (or loss) at epoch 0
-    best: float  # asymptote with the best learning rate
-    tau_epochs: float  # epochs to 63 % of the way, at batch size 256 and learning rate 0.001
+def profiles() -> dict[str, SyntheticProfile]:
+    """Workload name -> what the generator simulates for it (the workloads that declare a profile)."""
+    return {n: w.synthetic for n, w in registry.known().items() if w.synthetic is not None}
 
 
-PAMAP2_WINDOW = 28 * 256
-CELEBA_IMAGE = 3 * 128 * 128
-WORKLOADS: dict[str, Workload] = {
-    "pamap2-baseline": Workload(141_293, 141_293, 10_916_220, 11_500, 1_900, PAMAP2_WINDOW, 2.5e-3, 1000, 0.35, 0.88, 6),
-    "pamap2-autoencoder": Workload(227_020, 227_020, 17_465_344, 11_500, 1_900, PAMAP2_WINDOW, 3.0e-3, 800, 1.0, 0.25, 10),
-    "pamap2-frozen": Workload(141_293, 21_021, 10_916_220, 11_500, 1_900, PAMAP2_WINDOW, 1.8e-3, 1000, 0.45, 0.84, 4),
-    "pamap2-unfrozen": Workload(141_293, 141_293, 10_916_220, 11_500, 1_900, PAMAP2_WINDOW, 2.5e-3, 1000, 0.50, 0.90, 3),
-    "celeba-identity": Workload(11_197_032, 11_197_032, 592_510_976, 990, 124, CELEBA_IMAGE, 6e-3, 48, 0.05, 0.86, 12),
-    "celeba-attributes": Workload(11_197_032, 11_197_032, 592_510_976, 990, 124, CELEBA_IMAGE, 6e-3, 48, 0.80, 0.90, 3),
-    "celeba-multitask": Workload(11_217_552, 11_217_552, 592_838_656, 990, 124, CELEBA_IMAGE, 6.5e-3, 48, 0.05, 0.85, 13),
-}
 #: Effective MAC throughput per CUDA core (MAC/s) relative to an A100's, and the driver names.
 ARCH = {"h100-sxm": (1.3, "NVIDIA H100 80GB HBM3"), "a100-sxm-40gb": (1.0, "NVIDIA A100-SXM4-40GB"),
         "rtx3090": (0.55, "NVIDIA GeForce RTX 3090")}
@@ -104,7 +83,11 @@ def _lr_effect(lr: float) -> tuple[float, float, float]:
 def simulate(spec: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     """(runs row, epochs rows, samples rows) of one planned run."""
     paradigm, hw = spec["paradigm"], spec["hardware"]
-    w = WORKLOADS[paradigm]
+    w = profiles().get(paradigm)
+    if w is None:
+        raise EstimateError(f"workload {paradigm!r}: the synthetic generator simulates workloads with a synthetic "
+                            f"profile only ({', '.join(profiles())})")
+    monitor = registry.resolve(paradigm).monitor
     gpu = lookup(hw)
     if gpu is None or gpu.cuda_cores == 0:
         raise EstimateError(f"hardware {hw!r}: the synthetic generator simulates known GPUs only (e.g. h100, a100, rtx3090)")
@@ -114,7 +97,7 @@ def simulate(spec: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]
     es = spec["early_stopping"]
     throughput = gpu.cuda_cores * MACS_PER_CORE_S * arch
     occupancy = b / (b + w.b_half * gpu.cuda_cores / 10_000)
-    train_cost = 1 + 2 * w.params_trainable / w.params_total if paradigm != "pamap2-frozen" else 1.3
+    train_cost = w.train_cost if w.train_cost is not None else 1 + 2 * w.params_trainable / w.params_total
     idle_w = 0.1 * gpu.tdp_w
 
     def step(batch: int, cost: float, overhead_s: float) -> tuple[float, float]:
@@ -132,7 +115,7 @@ def simulate(spec: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]
 
     penalty, speed, noise = _lr_effect(lr)
     tau = w.tau_epochs * speed * math.sqrt(b / 256) * math.exp(rng.normal(0, 0.1))
-    accuracy_monitored = paradigm != "pamap2-autoencoder"
+    accuracy_monitored = monitor == "val_accuracy"
     top = w.best - penalty + rng.normal(0, 0.01) if accuracy_monitored else w.best
     stopper = ThresholdEarlyStopping(monitor="val_accuracy" if accuracy_monitored else "val_loss",
                                      threshold=es["threshold"], patience_epochs=es["patience_epochs"],

@@ -32,8 +32,8 @@ from typing import Any
 import polars as pl
 
 from ..errors import EstimateError
-from ..paradigms import PARADIGMS
-from ..plan import stable_hash
+from ..hashing import stable_hash
+from ..workloads import registry
 from .features import WORKLOAD_FEATURES
 
 #: Data settings that say where files are or which initial weights, not how much is computed.
@@ -55,9 +55,18 @@ def published_catalogue() -> dict[str, dict[str, Any]]:
             for e in entries}
 
 
-def workload_key(paradigm: str, data: dict[str, Any]) -> str:
-    """Stable key of a paradigm trained on a data section (location and weights left out)."""
-    return stable_hash({"paradigm": paradigm, "data": {k: v for k, v in data.items() if k not in _NOT_WORKLOAD}})
+def workload_key(paradigm: str, data: dict[str, Any] | None, params: dict[str, Any] | None = None) -> str:
+    """Stable key of a workload trained on a data section with extra grid axes (location and weights left out)."""
+    key: dict[str, Any] = {"paradigm": paradigm,
+                           "data": {k: v for k, v in (data or {}).items() if k not in _NOT_WORKLOAD}}
+    if params:  # a different width is a different model; without axes, keys stay as they were
+        key["params"] = params
+    return stable_hash(key)
+
+
+def spec_key(spec: dict[str, Any]) -> str:
+    """:func:`workload_key` of a planned run (``plan.json`` entry)."""
+    return workload_key(spec["paradigm"], spec.get("data"), spec.get("params"))
 
 
 def stopping_key(early_stopping: dict[str, Any]) -> str:
@@ -66,7 +75,7 @@ def stopping_key(early_stopping: dict[str, Any]) -> str:
 
 
 def _epochs_keys(spec: dict[str, Any]) -> tuple[str, str]:
-    base = f"{workload_key(spec['paradigm'], spec['data'])}|{stopping_key(spec['early_stopping'])}"
+    base = f"{spec_key(spec)}|{stopping_key(spec['early_stopping'])}"
     return f"{base}|{spec['batch_size']}|{float(spec['learning_rate'])!r}", base
 
 
@@ -76,7 +85,7 @@ def catalogue(frame: pl.DataFrame, specs: dict[str, dict[str, Any]]) -> dict[str
     for row in frame.select("run_id", *WORKLOAD_FEATURES).iter_rows(named=True):
         spec = specs.get(row["run_id"])
         if spec is not None:
-            entry = out.setdefault(workload_key(spec["paradigm"], spec["data"]), {"paradigm": spec["paradigm"]})
+            entry = out.setdefault(spec_key(spec), {"paradigm": spec["paradigm"]})
             entry.update({f: int(row[f]) for f in WORKLOAD_FEATURES if row[f] is not None and f not in entry})
     return out
 
@@ -113,49 +122,22 @@ def characterise(spec: dict[str, Any]) -> dict[str, int]:
     from ..worker.data import is_present
     from ..worker.models import model_characteristics
 
-    paradigm, data = spec["paradigm"], spec["data"]
-    dataset = PARADIGMS[paradigm].dataset
-    if not is_present(dataset, Path(data["path"])):
+    paradigm, data = spec["paradigm"], spec["data"] or {}
+    workload = registry.resolve_ref(spec.get("workload"), paradigm)
+    dataset = workload.dataset
+    if dataset is not None and not is_present(dataset, Path(data["path"])):
         raise EstimateError(f"run {spec['run_id']}: workload {paradigm} ({dataset} at {data['path']}) is not in the "
                             "model's catalogue and its data are missing; run `energybench prefetch CONFIG`, or "
                             "fit the model on a dataset that has this workload")
-    model, example, (n_train, n_val) = _build(paradigm, data)
+    try:
+        model, example, (n_train, n_val) = workload.build_model(data)
+    except NotImplementedError as exc:
+        raise EstimateError(f"run {spec['run_id']}: {exc}; fit the model on measured runs of it") from None
     with torch.no_grad():
         c = model_characteristics(model, example)
     return {"params_total": c["params_total"], "params_trainable": c["params_trainable"],
             "macs_per_sample": c["macs_per_sample"], "n_train_samples": n_train, "n_val_samples": n_val,
             "input_size": int(example[0].numel())}
-
-
-def _build(paradigm: str, data: dict[str, Any]) -> tuple[Any, Any, tuple[int, int]]:
-    """(model, example input of one sample, (training, validation) samples) of a paradigm."""
-    import torch
-
-    from ..worker import models
-
-    if PARADIGMS[paradigm].dataset == "pamap2":
-        from ..worker.data import load_pamap2
-
-        s = load_pamap2(Path(data["path"]), window_samples=int(data["window_samples"]),
-                        stride_samples=int(data["stride_samples"]), max_windows=data.get("max_windows"))
-        channels = len(s.channels)
-        example = torch.zeros(1, channels, int(data["window_samples"]))
-        if paradigm == "pamap2-autoencoder":
-            model: torch.nn.Module = models.Pamap2Autoencoder(channels)
-        else:
-            model = models.Pamap2Classifier(channels, s.n_classes)
-            if paradigm == "pamap2-frozen":
-                model.encoder.requires_grad_(False)
-        return model, example, (len(s.train[0]), len(s.val[0]))
-    from ..worker.data import load_celeba
-
-    s = load_celeba(Path(data["path"]), identities=int(data["identities"]), image_size_px=data["image_size_px"],
-                    max_images=data.get("max_images"), need_identities=paradigm != "celeba-attributes")
-    n_ids, n_attrs = len(s.identity_ids), len(s.attribute_names)
-    heads = {"celeba-identity": {"identity": n_ids}, "celeba-attributes": {"attributes": n_attrs},
-             "celeba-multitask": {"identity": n_ids, "attributes": n_attrs}}[paradigm]
-    model = models.CelebaNet(models.build_resnet18("none"), heads)
-    return model, torch.zeros(1, 3, *s.image_hw), (len(s.train[0]), len(s.val[0]))
 
 
 def planned_frame(specs: Iterable[dict[str, Any]], known: dict[str, dict[str, Any]],
@@ -169,7 +151,7 @@ def planned_frame(specs: Iterable[dict[str, Any]], known: dict[str, dict[str, An
     needed = [f for f in needed if f in WORKLOAD_FEATURES]
     computed: dict[str, dict[str, Any]] = {}
     for spec in specs:
-        key = workload_key(spec["paradigm"], spec["data"])
+        key = spec_key(spec)
         published = published_catalogue().get(key)
         if key in known and all(f in known[key] for f in needed):
             features, source = known[key], "catalogue"
@@ -189,8 +171,9 @@ def planned_frame(specs: Iterable[dict[str, Any]], known: dict[str, dict[str, An
             "device": "cpu" if spec["training"].get("device") == "cpu" or spec["hardware"] == "cpu" else None,
             "gpu_name": None, **{f: features.get(f) for f in WORKLOAD_FEATURES},
             "workload_source": source, "epochs": n, "epochs_source": n_source,
+            "params": json.dumps(spec["params"], sort_keys=True, separators=(",", ":")) if spec.get("params") else None,
         })
-    return pl.DataFrame(rows, schema_overrides={"gpu_name": pl.String, "device": pl.String,
+    return pl.DataFrame(rows, schema_overrides={"gpu_name": pl.String, "device": pl.String, "params": pl.String,
                                                 "learning_rate": pl.Float64, "epochs": pl.Float64,
                                                 **{f: pl.Int64 for f in WORKLOAD_FEATURES}})
 
@@ -206,7 +189,7 @@ def main(argv: list[str]) -> int:
 
     seen, out = set(), []
     for spec in (s.to_dict() for s in plan(load_config(argv[0]))):
-        data = {k: v for k, v in spec["data"].items() if k not in _NOT_WORKLOAD}
+        data = {k: v for k, v in (spec["data"] or {}).items() if k not in _NOT_WORKLOAD}
         key = workload_key(spec["paradigm"], data)
         if key not in seen:
             seen.add(key)

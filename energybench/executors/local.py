@@ -160,9 +160,11 @@ def _record_exit(run: RunPaths, rc: int, started_s: float) -> None:
 
     A marker written by this worker (not one left by an earlier attempt) is kept.
     """
-    from ..worker.lease import HELD, LOST
+    from ..worker import lease
 
-    if run.done.exists() or rc in (HELD, LOST):  # another worker owns the run: it writes the markers
+    if run.done.exists() or rc == lease.HELD:  # another worker holds the run: it writes the markers
+        return
+    if rc == lease.LOST and lease.holder_alive(run):  # taken over: the run is the taker's now
         return
     for marker in (run.failed, run.paused):
         try:
@@ -176,6 +178,9 @@ def _record_exit(run: RunPaths, rc: int, started_s: float) -> None:
         except ValueError:
             name = ""
         reason = f"worker killed by signal {-rc}{name}; submit again to resume from its last checkpoint"
+    elif rc == lease.LOST:  # its lease lapsed (not renewed in time) and nobody took the run over
+        reason = (f"worker stopped without writing more when its lease could not be renewed (exit {rc}); "
+                  f"see {run.log}; submit again to resume from its last checkpoint")
     else:
         reason = f"worker exited with code {rc} without a done or failed marker; see {run.log}"
     try:

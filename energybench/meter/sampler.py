@@ -189,6 +189,26 @@ def _merge(accs: list[_Acc], tags: set[Tag]) -> PhaseStats:
     )
 
 
+def merge_stats(accs: dict[Tag, _Acc], epoch: int, phases: tuple[str, ...]) -> PhaseStats | None:
+    """Merged statistics of ``phases`` in ``epoch`` from per-tag running sums; None if none has a reading."""
+    tags = {(epoch, p) for p in phases}
+    found = [accs[t] for t in tags if t in accs]
+    return _merge(found, tags) if found else None
+
+
+def next_slot(next_mono: float, period_s: float, now_mono: float) -> tuple[float, float, int]:
+    """The drift-free schedule: the slot after ``next_mono``, the delay until it from ``now_mono``, and
+    how many slots were skipped (behind by more than a period: skip, don't burst)."""
+    next_mono += period_s
+    delay_s = next_mono - now_mono
+    skipped = 0
+    if delay_s < -period_s:
+        skipped = math.floor(-delay_s / period_s)
+        next_mono += skipped * period_s
+        delay_s += skipped * period_s
+    return next_mono, delay_s, skipped
+
+
 _COLUMNS = ("time_s", "epoch", "phase", "power_w", "energy_j", "gpu_util_pct", "mem_used_mib",
             "temperature_c", "sm_clock_mhz", *(f"{d}_{q}" for d in DOMAINS for q in ("power_w", "energy_j")),
             "gpu_power_avg_w", "gpu_mem_power_w")
@@ -236,10 +256,7 @@ class Sampler:
         """Take a first reading now and start the sampling thread."""
         if self._thread is not None:
             return
-        self._batch({c: [] for c in _COLUMNS})  # pay pyarrow's first-conversion cost now
-        t0_mono = time.monotonic()
-        with self._lock:
-            self._sample_locked()
+        t0_mono = self.prime()
         self._thread = threading.Thread(target=self._run, args=(t0_mono,), name=self.name, daemon=True)
         self._thread.start()
 
@@ -256,10 +273,8 @@ class Sampler:
 
     def stats(self, epoch: int, phases: tuple[str, ...] = ("train", "eval")) -> PhaseStats | None:
         """Merged statistics of ``phases`` in ``epoch``; None if none of them has a reading."""
-        tags = {(epoch, p) for p in phases}
         with self._lock:
-            accs = [self._accs[t] for t in tags if t in self._accs]
-            return _merge(accs, tags) if accs else None
+            return merge_stats(self._accs, epoch, phases)
 
     def stop(self) -> None:
         """Stop the thread, take a last reading and flush what is buffered. Idempotent."""
@@ -281,6 +296,34 @@ class Sampler:
         with self._lock:
             return [f"{kind}: {msg}" + (f" (x{n})" if n > 1 else "") for kind, (msg, n) in self._errors.items()]
 
+    # -------------------------------- driving it on a schedule of one's own (the process sampler's child)
+    def prime(self) -> float:
+        """What :meth:`start` does before the thread starts: pay pyarrow's first-conversion cost and
+        take the first reading. Returns the monotonic time the schedule starts from."""
+        self._batch({c: [] for c in _COLUMNS})
+        t0_mono = time.monotonic()
+        with self._lock:
+            self._sample_locked()
+        return t0_mono
+
+    def tick(self) -> Reading | None:
+        """Take one scheduled reading now, under the tag in force (what the thread does every period)."""
+        with self._lock:
+            return self._sample_locked()
+
+    def flush(self) -> None:
+        """Hand the buffered rows to the sink now (the thread does so every ``flush_s``)."""
+        self._flush()
+
+    def flush_due(self) -> bool:
+        """Whether ``flush_s`` has passed since the last flush."""
+        return time.monotonic() - self._last_flush_mono >= self.flush_s
+
+    def accumulators(self) -> dict[Tag, "_Acc"]:
+        """A copy of the per-(epoch, phase) running sums (picklable; :func:`merge_stats` reads them)."""
+        with self._lock:
+            return dict(self._accs)
+
     def __enter__(self) -> "Sampler":
         self.start()
         return self
@@ -293,13 +336,8 @@ class Sampler:
         next_mono = t0_mono
         try:
             while True:
-                next_mono += self.period_s
-                delay_s = next_mono - time.monotonic()
-                if delay_s < -self.period_s:  # behind by more than a period: skip, don't burst
-                    skipped = math.floor(-delay_s / self.period_s)
-                    next_mono += skipped * self.period_s
-                    delay_s += skipped * self.period_s
-                    self.skipped_periods += skipped
+                next_mono, delay_s, skipped = next_slot(next_mono, self.period_s, time.monotonic())
+                self.skipped_periods += skipped
                 if self._stop_event.wait(max(delay_s, 0.0)):
                     break
                 with self._lock:

@@ -56,8 +56,8 @@ import numpy as np
 from ..bench.stats import paired_difference_per_unit, paired_ratio
 from ..config import EarlyStopping, Grid, Search, ZeusObjective
 from ..estimate.gpus import lookup
-from ..estimate.synthetic import WORKLOADS, simulate
-from ..paradigms import PARADIGMS
+from ..estimate.synthetic import profiles, simulate
+from ..workloads import registry
 from ..plan import stable_hash
 from . import halving, objectives
 
@@ -69,7 +69,7 @@ PAPER_EARLY_STOPPING = EarlyStopping(threshold=0.8, patience_epochs=40, max_epoc
 DEFAULT_MAX_EPOCHS = 300
 EVAL_EARLY_STOPPING = PAPER_EARLY_STOPPING.model_copy(update={"max_epochs": DEFAULT_MAX_EPOCHS})
 DEFAULT_SEEDS = 200
-DEFAULT_WORKLOADS = ("pamap2-baseline", "celeba-identity")
+DEFAULT_WORKLOADS = tuple(registry.headlines().values())  # the study's headline workload of each dataset
 DEFAULT_HARDWARE = "h100"
 OBJECTIVE_ORDER = ("accuracy", "forecast", "sm2", "zeus")
 ENERGY_AWARE = ("forecast", "sm2", "zeus")
@@ -172,7 +172,7 @@ def simulate_grid(seed: int, workload: str, hardware: str = DEFAULT_HARDWARE, gr
     out = []
     for setup, batch_size, lr in grid.setups():
         spec = {"run_id": run_id(seed, workload, hardware, setup), "experiment": "search-evaluate",
-                "dataset": PARADIGMS[workload].dataset, "paradigm": workload, "setup": setup,
+                "dataset": registry.resolve(workload).dataset, "paradigm": workload, "setup": setup,
                 "batch_size": batch_size, "learning_rate": lr, "repeat": 1, "hardware": hardware,
                 "early_stopping": es_dict}
         run, epochs, _ = simulate(spec)
@@ -676,9 +676,9 @@ def _parser() -> _Parser:
 def _check(args: argparse.Namespace) -> tuple[list[Variant], EarlyStopping]:
     """The variants and early stopping of valid arguments; raises _ArgError naming the first bad one."""
     for wl in args.workloads or [""]:
-        info = PARADIGMS.get(wl)
-        if wl not in WORKLOADS or info is None or info.monitor != "val_accuracy":
-            ok = ", ".join(n for n, p in PARADIGMS.items() if p.monitor == "val_accuracy" and n in WORKLOADS)
+        info = registry.get(wl)
+        if wl not in profiles() or info is None or info.monitor != "val_accuracy":
+            ok = ", ".join(n for n, p in registry.known().items() if p.monitor == "val_accuracy" and n in profiles())
             raise _ArgError(f"--workloads: {wl!r} is not an accuracy-monitored workload; known: {ok}")
     gpu = lookup(args.hardware)
     if gpu is None or gpu.cuda_cores == 0:

@@ -54,9 +54,12 @@ class RunJob(Checkpointable):
             sys.exit(-1)  # like submitit: no result pickle, the requeued job starts over
         from ..worker.lease import HELD, LOST
 
-        if rc in (HELD, LOST):  # another worker holds the run's lease: it finishes the run; no requeue
+        if rc == HELD:  # another worker holds the run's lease: it finishes the run; no requeue
             raise RuntimeError(f"run {run.dir.name}: another worker holds its lease (worker exit {rc}); "
                                "this task wrote nothing")
+        if rc == LOST:  # taken over (or not renewed in time): never requeue beside the worker that took it
+            raise RuntimeError(f"run {run.dir.name}: this task lost its lease mid-run (worker exit {rc}) and "
+                               "stopped without writing more; see the worker's log")
         raise RuntimeError(f"run {run.dir.name} failed (worker exit {rc}); see {run.failed}")
 
 

@@ -4,10 +4,10 @@
 
     {"version": 1,
      "runs":   {"<run id>": {"job_id": "123_4", "array_job_id": "123", "array_index": 4,
-                             "array": "h100.pamap2-baseline.0", "attempt": 1, "partition": "h100",
+                             "array": "h100.<workload>.0", "attempt": 1, "partition": "h100",
                              "submit_time": "2026-01-01T12:00:00Z", "submit_time_s": 1767268800.0,
                              "history": [<earlier submissions of this run>]}},
-     "arrays": {"123": {"name": "h100.pamap2-baseline.0", "partition": "h100", "tasks": 16,
+     "arrays": {"123": {"name": "h100.<workload>.0", "partition": "h100", "tasks": 16,
                         "dependency": null, "submit_time": "..."}}}
 
 ``attempt`` is the worker attempt the job will start (1 + attempts before it);

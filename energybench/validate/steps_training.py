@@ -164,9 +164,12 @@ class StudyCase:
 
 def study_cases(profile: Profile) -> list[StudyCase]:
     """PAMAP2 baseline, and CelebA identity at each of the profile's image sizes (a side, or "native")."""
-    return [StudyCase("pamap2-baseline", "pamap2-baseline", "pamap2", {}),
-            *(StudyCase(f"celeba-identity-{px}px" if isinstance(px, int) else f"celeba-identity-{px}",
-                        "celeba-identity", "celeba",
+    from ..workloads.registry import headlines
+
+    pamap2, celeba = headlines()["pamap2"], headlines()["celeba"]
+    return [StudyCase(pamap2, pamap2, "pamap2", {}),
+            *(StudyCase(f"{celeba}-{px}px" if isinstance(px, int) else f"{celeba}-{px}",
+                        celeba, "celeba",
                         {"image_size_px": px, "identities": profile.celeba_identities, "weights": "none"})
               for px in profile.celeba_image_sizes_px)]
 
@@ -276,6 +279,7 @@ def run_study(ctx: Context, res: StepResult) -> None:
 def _study_run(ctx: Context, res: StepResult, case: StudyCase, pipeline: str, bs: int,
                data_path: str) -> list[dict[str, Any]]:
     """One run through the worker (``worker.entry.execute``); its epoch rows."""
+    from ..launch import workload_for
     from ..paths import RunPaths, write_json
     from ..worker.entry import execute
 
@@ -284,7 +288,7 @@ def _study_run(ctx: Context, res: StepResult, case: StudyCase, pipeline: str, bs
     write_json(run.spec, spec.to_dict())
     t0 = time.perf_counter()
     try:
-        execute(run)
+        execute(run, workload_for=workload_for)
     finally:
         run.checkpoint.unlink(missing_ok=True)  # tens of MB for ResNet18; not a measurement
     res.figures[f"{case.name}.{pipeline}.b{bs}.run_wall_s"] = time.perf_counter() - t0
@@ -354,7 +358,7 @@ def run_worker(ctx: Context, res: StepResult) -> None:
         aa, aa_lo, aa_hi = r["aa_ratio"]
         res.figures[f"b{bs}.ratio"] = [ratio, lo, hi]
         res.figures[f"b{bs}.aa_ratio"] = [aa, aa_lo, aa_hi]
-        text = (f"worker / bare loop, pamap2-baseline batch {bs} ({prof.device}, {r['meter']} meter): "
+        text = (f"worker / bare loop, {wo.WORKLOAD} batch {bs} ({prof.device}, {r['meter']} meter): "
                 f"median epoch-time ratio "
                 f"{ratio:.3f} [{lo:.3f}, {hi:.3f}] (95 %), A/A {aa:.3f} [{aa_lo:.3f}, {aa_hi:.3f}], "
                 f"{r['rounds']} rounds; aim <= {wo.AIM:g}: {wo.judge(r, wo.AIM)}")

@@ -50,6 +50,7 @@ them.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -63,7 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import EnergybenchError
+from ..errors import DiskFullError, EnergybenchError
 from ..paths import RunPaths
 
 #: The worker's exit code when another live worker holds the run: this launch wrote nothing there.
@@ -191,9 +192,15 @@ def describe(owner: dict[str, Any]) -> str:
 def _create(run: RunPaths, generation: int, data: dict[str, Any]) -> bool:
     """Create generation ``generation`` holding ``data``; False if it exists (someone else was first)."""
     target = run.lease(generation)
-    target.parent.mkdir(parents=True, exist_ok=True)
     draft = target.with_name(f".{target.name}.{data['token']}.draft")
-    draft.write_bytes(_encode(data))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        draft.write_bytes(_encode(data))
+    except OSError as exc:
+        draft.unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(f"{os.strerror(exc.errno)} while writing {target}") from None
+        raise
     try:
         os.link(draft, target)
         return True
@@ -206,6 +213,16 @@ def _create(run: RunPaths, generation: int, data: dict[str, Any]) -> bool:
 
 def _encode(data: dict[str, Any]) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+
+
+def holder_alive(run: RunPaths) -> bool:
+    """Someone may still hold the run: its highest generation is not released, and its owner is not
+    a process of this host that is gone (another host's owner counts as alive)."""
+    gens = generations(run)
+    if not gens:
+        return False
+    data = parse(read_generation(run, gens[-1]))
+    return data.get("released") is not True and not _owner_dead(data, _host_id())
 
 
 def _owner_dead(owner: dict[str, Any], host_id: str | None) -> bool:
@@ -315,9 +332,11 @@ class Lease:
         # In place, in our own file: a late write can never land in another worker's generation.
         fd = os.open(self.run.lease(self.generation), os.O_WRONLY)
         try:
-            payload = _encode(data)
-            os.write(fd, payload)
-            os.ftruncate(fd, len(payload))
+            payload = memoryview(_encode(data))
+            size = len(payload)
+            while payload:  # a short write (a filling disk) is finished or raises
+                payload = payload[os.write(fd, payload):]
+            os.ftruncate(fd, size)
         finally:
             os.close(fd)  # close flushes to the server (NFS close-to-open); no fsync: a lease needs no durability
 
@@ -376,9 +395,11 @@ def acquire(run: RunPaths, settings: LeaseSettings, *, say: Callable[[str], None
             took_over, watched = None, None  # another worker was first: watch its generation
             continue
         if now - start >= settings.wait_s:
-            raise LeaseHeld(f"held by a live worker ({describe(data)}): its lease was renewed within the last "
-                            f"{now - watched[2]:.1f} s while this worker waited {now - start:.0f} s "  # type: ignore[index]
-                            f"(EB_LEASE_WAIT_S); this worker leaves the run to it and writes nothing")
+            unchanged_s = now - watched[2]  # type: ignore[index]
+            raise LeaseHeld(f"held by a live worker ({describe(data)}): in the {now - start:.1f} s this worker "
+                            f"waited (EB_LEASE_WAIT_S={settings.wait_s:g}) its lease never stayed unchanged for the "
+                            f"{settings.expire_s:g} s that expire it (EB_LEASE_EXPIRE_S; unchanged for the last "
+                            f"{unchanged_s:.1f} s); this worker leaves the run to it and writes nothing")
         if not announced:
             announced = True
             say(f"energybench worker: run {run.dir.name} is held by {describe(data)}; waiting up to "

@@ -63,3 +63,8 @@ class RungGate(Protocol):
 
 #: ``(spec, run) -> gate`` for one run, or None when its config has no search.
 RungGateFactory = Callable[["RunSpec", "RunPaths"], "RungGate | None"]
+
+
+#: ``spec -> workload`` (an ``energybench.workloads.Workload``): how the worker finds what a run trains.
+#: Passed in from above (``energybench.launch``) like the rules: the worker imports no registry.
+WorkloadResolver = Callable[["RunSpec"], Any]

@@ -1,22 +1,23 @@
-"""Tasks: what one paradigm trains, the seam between the training loop and models/data.
+"""Tasks: what one run trains, the seam between the training loop and models/data.
 
 A :class:`Task` owns the model, the resident data and the loss; the loop in
-:mod:`.train` only asks it for batches, losses and an evaluation.
+:mod:`.train` only asks it for batches, losses and an evaluation. The
+workloads (``energybench.workloads``) build them; the families here are:
 
-* ``pamap2-baseline``: encoder + classifier, cross-entropy.
-* ``pamap2-autoencoder``: encoder + decoder, MSE on the normalised window;
-  monitors ``val_loss`` (accuracy None); saves the encoder for the next stage.
-* ``pamap2-frozen``: the autoencoder's encoder, frozen (no gradients, not in
-  the optimiser, always in eval mode) + a new classifier.
-* ``pamap2-unfrozen``: the same encoder, fine-tuned with the classifier.
-* ``celeba-identity``: ResNet18 + head, 40-way cross-entropy; top-1 accuracy.
-* ``celeba-attributes``: ResNet18 + head, 40 binary cross-entropies (with
-  logits); accuracy = mean per-attribute accuracy (logit > 0).
-* ``celeba-multitask``: one ResNet18, both heads, loss = alpha * L_attr +
-  (1 - alpha) * L_id (alpha = ``training.multitask_alpha``). The accuracy the
-  threshold watches is the identity top-1 accuracy, the harder of the two
-  (attribute accuracy starts near 0.8 from class priors alone); both
-  accuracies are in :attr:`Task.last_metrics`.
+* :class:`ClassifierTask`: any model giving logits, cross-entropy and top-1
+  accuracy (what a third-party classification workload builds).
+* :class:`Pamap2ClassifierTask`: encoder + classifier, cross-entropy; an
+  encoder given as ``frozen`` gets no gradients, stays out of the optimiser
+  and in eval mode.
+* :class:`Pamap2AutoencoderTask`: encoder + decoder, MSE on the normalised
+  window; its encoder is saved for the runs that train on it.
+* :class:`CelebaTask`: ResNet18 with an identity head (40-way cross-entropy,
+  top-1 accuracy), an attribute head (40 binary cross-entropies with logits;
+  accuracy = mean per-attribute accuracy, logit > 0) or both (loss = alpha *
+  L_attr + (1 - alpha) * L_id). With both heads the accuracy the threshold
+  watches is the identity top-1 accuracy, the harder of the two (attribute
+  accuracy starts near 0.8 from class priors alone); both accuracies are in
+  :attr:`Task.last_metrics`.
 
 The input pipeline is the config's ``data.loader``:
 
@@ -47,12 +48,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..config import CelebaData, Pamap2Data
 from ..errors import WorkerError
-from ..paradigms import PARADIGMS
 from ..paths import atomic_path
-from ..plan import RunSpec
-from . import models
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -128,9 +125,9 @@ def _resident(t: Tensor, device: torch.device) -> Tensor:
 
 
 class Task:
-    """One paradigm's model, data and loss (see the module docstring)."""
+    """One run's model, data and loss (see the module docstring)."""
 
-    monitor: str  # "val_accuracy" or "val_loss"
+    monitor: str | None  # "val_accuracy", "val_loss" or None (no early stopping)
     model: nn.Module
     example_input: Tensor  # [1, ...] on the device, for MACs
     n_train: int
@@ -139,9 +136,9 @@ class Task:
     def __init__(self, paradigm: str, model: nn.Module, train: tuple[Tensor, ...],
                  val: tuple[Tensor, ...], device: torch.device,
                  frozen: tuple[nn.Module, ...] = (), loader: str = "resident",
-                 workers: int | None = None) -> None:
+                 workers: int | None = None, monitor: str | None = "val_accuracy") -> None:
         self.paradigm = paradigm
-        self.monitor = PARADIGMS[paradigm].monitor
+        self.monitor = monitor
         self.device = device
         self.model = model.to(device)
         self._frozen = frozen
@@ -228,8 +225,12 @@ class Task:
 
 # --- PAMAP2 ------------------------------------------------------------------------------
 
-class Pamap2ClassifierTask(Task):
-    """Encoder + classifier on activity windows (baseline, frozen, unfrozen)."""
+class ClassifierTask(Task):
+    """Any classifier: the model maps a batch to logits, the targets are class indices.
+
+    Cross-entropy loss, top-1 accuracy; what a third-party workload builds for a
+    plain classification model (``Task(name, model, train, val, device, ...)``).
+    """
 
     def loss(self, x: Tensor, y: Tensor) -> Tensor:
         return F.cross_entropy(self.model(x), y)
@@ -238,6 +239,10 @@ class Pamap2ClassifierTask(Task):
         logits = self.model(x)
         return {"loss": F.cross_entropy(logits, y, reduction="sum"),
                 "accuracy": (logits.argmax(1) == y).sum().float()}
+
+
+class Pamap2ClassifierTask(ClassifierTask):
+    """Encoder + classifier on activity windows (baseline, frozen, unfrozen)."""
 
 
 class Pamap2AutoencoderTask(Task):
@@ -252,9 +257,7 @@ class Pamap2AutoencoderTask(Task):
 
     def save_artifacts(self, encoder_path: Path) -> None:
         """Write the encoder's state dict atomically (the frozen/unfrozen runs load it)."""
-        state = {k: v.detach().cpu() for k, v in self.model.encoder.state_dict().items()}
-        with atomic_path(Path(encoder_path)) as tmp:
-            torch.save(state, tmp)
+        save_encoder(self.model.encoder, encoder_path)
 
 
 # --- CelebA ------------------------------------------------------------------------------
@@ -264,11 +267,11 @@ class CelebaTask(Task):
 
     def __init__(self, paradigm: str, model: nn.Module, train: tuple[Tensor, ...],
                  val: tuple[Tensor, ...], device: torch.device, alpha: float, loader: str = "resident",
-                 workers: int | None = None) -> None:
+                 workers: int | None = None, monitor: str | None = "val_accuracy") -> None:
         self._mean_255 = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
         self._std_255 = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255
         self.alpha = alpha
-        super().__init__(paradigm, model, train, val, device, loader=loader, workers=workers)
+        super().__init__(paradigm, model, train, val, device, loader=loader, workers=workers, monitor=monitor)
 
     def _prepare(self, x: Tensor) -> Tensor:
         return (x.float() - self._mean_255) / self._std_255
@@ -302,10 +305,11 @@ class CelebaTask(Task):
         return m
 
 
-# --- building ----------------------------------------------------------------------------
+# --- data the families share (decoded once per process) ----------------------------------
 
 @functools.lru_cache(maxsize=2)
-def _pamap2(path: str, window_samples: int, stride_samples: int, max_windows: int | None) -> Any:
+def pamap2_splits(path: str, window_samples: int, stride_samples: int, max_windows: int | None) -> Any:
+    """The PAMAP2 windows of a data section, cached per process (a worker may build several tasks)."""
     from .data.pamap2 import load_pamap2
 
     return load_pamap2(Path(path), window_samples=window_samples, stride_samples=stride_samples,
@@ -313,60 +317,32 @@ def _pamap2(path: str, window_samples: int, stride_samples: int, max_windows: in
 
 
 @functools.lru_cache(maxsize=2)
-def _celeba(path: str, identities: int, image_size_px: str | int | tuple[int, int], max_images: int | None,
-            need_identities: bool = True) -> Any:
+def celeba_splits(path: str, identities: int, image_size_px: str | int | tuple[int, int], max_images: int | None,
+                  need_identities: bool = True) -> Any:
+    """The CelebA images and labels of a data section, cached per process."""
     from .data.celeba import load_celeba
 
     return load_celeba(Path(path), identities=identities, image_size_px=image_size_px,
                        max_images=max_images, need_identities=need_identities)
 
 
-def _load_encoder(encoder: nn.Module, encoder_path: Path | None, paradigm: str) -> None:
+def load_encoder(encoder: nn.Module, encoder_path: Path | None, workload: str, upstream: str) -> None:
+    """Load the encoder an upstream run left (its state dict) into ``encoder``; one-line errors."""
     if encoder_path is None:
-        raise WorkerError(f"{paradigm} needs the encoder of its pamap2-autoencoder run, "
-                          f"but no encoder path was given")
+        raise WorkerError(f"{workload} needs the encoder of its {upstream} run, but no encoder path was given")
     try:
         state = torch.load(encoder_path, map_location="cpu", weights_only=True)
         encoder.load_state_dict(state)
     except FileNotFoundError:
-        raise WorkerError(f"{encoder_path}: encoder missing; the pamap2-autoencoder run of this "
+        raise WorkerError(f"{encoder_path}: encoder missing; the {upstream} run of this "
                           f"setup must complete first") from None
     except (RuntimeError, OSError, ValueError) as exc:
         raise WorkerError(f"{encoder_path}: not a usable encoder: "
                           f"{str(exc).splitlines()[0]}") from None
 
 
-def build_task(spec: RunSpec, device: torch.device, encoder_path: Path | None = None) -> Task:
-    """The task of ``spec.paradigm``, with its data loaded from ``spec.data`` onto ``device``."""
-    if spec.paradigm not in PARADIGMS:
-        raise WorkerError(f"unknown paradigm {spec.paradigm!r}; known: {', '.join(PARADIGMS)}")
-    d = spec.data
-    if PARADIGMS[spec.paradigm].dataset == "pamap2":
-        assert isinstance(d, Pamap2Data)
-        s = _pamap2(str(d.path), d.window_samples, d.stride_samples, d.max_windows)
-        train = (torch.from_numpy(s.train[0]), torch.from_numpy(s.train[1]))
-        val = (torch.from_numpy(s.val[0]), torch.from_numpy(s.val[1]))
-        channels = len(s.channels)
-        if spec.paradigm == "pamap2-autoencoder":
-            return Pamap2AutoencoderTask(spec.paradigm, models.Pamap2Autoencoder(channels),
-                                         train, val, device, loader=spec.loader, workers=spec.loader_workers)
-        model = models.Pamap2Classifier(channels, s.n_classes)
-        frozen: tuple[nn.Module, ...] = ()
-        if spec.paradigm in ("pamap2-frozen", "pamap2-unfrozen"):
-            _load_encoder(model.encoder, encoder_path, spec.paradigm)
-            if spec.paradigm == "pamap2-frozen":
-                frozen = (model.encoder,)
-        return Pamap2ClassifierTask(spec.paradigm, model, train, val, device, frozen, loader=spec.loader,
-                                    workers=spec.loader_workers)
-
-    assert isinstance(d, CelebaData)
-    size = d.image_size_px if not isinstance(d.image_size_px, list) else tuple(d.image_size_px)  # hashable
-    s = _celeba(str(d.path), d.identities, size, d.max_images, spec.paradigm != "celeba-attributes")
-    n_ids, n_attrs = len(s.identity_ids), len(s.attribute_names)
-    heads = {"celeba-identity": {"identity": n_ids}, "celeba-attributes": {"attributes": n_attrs},
-             "celeba-multitask": {"identity": n_ids, "attributes": n_attrs}}[spec.paradigm]
-    model = models.CelebaNet(models.build_resnet18(d.weights), heads)
-    train = tuple(torch.from_numpy(a) for a in s.train)
-    val = tuple(torch.from_numpy(a) for a in s.val)
-    return CelebaTask(spec.paradigm, model, train, val, device, alpha=spec.training.multitask_alpha,
-                      loader=spec.loader, workers=spec.loader_workers)
+def save_encoder(encoder: nn.Module, encoder_path: Path) -> None:
+    """Write ``encoder``'s state dict atomically (the runs that train on it load it)."""
+    state = {k: v.detach().cpu() for k, v in encoder.state_dict().items()}
+    with atomic_path(Path(encoder_path)) as tmp:
+        torch.save(state, tmp)

@@ -42,6 +42,10 @@ class LoopResult:
     paused: bool = False  # stopped at ``until_epoch`` (the end of a search rung), checkpointed, not finished
 
 
+def _no_guard() -> None:
+    pass
+
+
 def make_optimizer(spec: RunSpec, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
     """The study's constant-learning-rate optimiser (Adam by default, no schedule)."""
     t = spec.training
@@ -94,7 +98,8 @@ def run_epochs(spec: RunSpec, run: RunPaths, attempt: int, task: Any, sampler: A
                device: torch.device, idle_power_w: float | None,
                progress: Callable[..., None], stop_requested: threading.Event | None = None,
                energy_rule: EnergyRuleFactory | None = None, idle_domain_w: dict[str, float] | None = None,
-               counter_period_s: float | None = None, until_epoch: int | None = None) -> LoopResult:
+               counter_period_s: float | None = None, until_epoch: int | None = None,
+               guard: Callable[[], None] | None = None) -> LoopResult:
     """Train ``task`` until early stopping, resuming from the run's checkpoint if any.
 
     When ``stop_requested`` is set (a signal), the loop raises :class:`Interrupted` at the
@@ -103,7 +108,10 @@ def run_epochs(spec: RunSpec, run: RunPaths, attempt: int, task: Any, sampler: A
     ``energy_rule`` builds this run's extra stopping rule (the energy budget), asked
     after every epoch of an accuracy-monitored run. ``until_epoch`` (a search rung's end) pauses
     the loop after that epoch: the result says ``paused``, the checkpoint is the resume point.
+    ``guard`` is called at every step and before every write; it raises to stop the loop at once
+    (the worker's lease, :mod:`.lease`).
     """
+    guard = guard if guard is not None else _no_guard
     stop_requested = stop_requested if stop_requested is not None else threading.Event()
     es = spec.early_stopping
     stopper = ThresholdEarlyStopping(monitor=task.monitor, threshold=es.threshold,
@@ -150,6 +158,7 @@ def run_epochs(spec: RunSpec, run: RunPaths, attempt: int, task: Any, sampler: A
         for x, y in task.train_batches(spec.batch_size, generator):
             if stop_requested.is_set():  # one attribute read per step: the hot path stays cheap
                 raise Interrupted(epoch - 1)
+            guard()
             optimizer.zero_grad(set_to_none=True)
             loss = task.loss(x, y)
             loss.backward()
@@ -166,6 +175,7 @@ def run_epochs(spec: RunSpec, run: RunPaths, attempt: int, task: Any, sampler: A
         stats = sampler.stats(epoch)
         rows.append(epoch_row(spec, attempt, epoch, start_s, duration_s, stats, idle_power_w,
                               train_loss, val_loss, val_acc, idle_domain_w, counter_period_s))
+        guard()
         write_table(run.epochs(attempt), pa.Table.from_pylist(rows, schema=EPOCH_SCHEMA), EPOCH_SCHEMA)
         stop = stopper.update(val_acc if task.monitor == "val_accuracy" else val_loss)
         if rule is not None and not stop:
@@ -174,6 +184,7 @@ def run_epochs(spec: RunSpec, run: RunPaths, attempt: int, task: Any, sampler: A
                 stopper.stop_reason, stop, decision = rule.stop_reason, True, check.to_dict()
                 print(f"energybench worker: run {spec.run_id} stopped after epoch {epoch}: {check.reason}",
                       file=sys.stderr)
+        guard()
         save_checkpoint(run.checkpoint, model=task.model.state_dict(), optimizer=optimizer.state_dict(),
                         stopper=stopper.state_dict(), rng=rng_state(generator), epoch=epoch,
                         attempt=attempt)

@@ -12,7 +12,7 @@ import torch
 from energybench.bench import worker_overhead as wo
 from energybench.meter import open_meter
 from energybench.worker.data import generate_pamap2
-from energybench.worker.tasks import build_task
+from energybench.workloads import build_task
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from energybench.paths import ResultsLayout, RunPaths, write_json
 from energybench.plan import plan
 from energybench.schema import SAMPLE_SCHEMA
 from energybench.shards import read_shard
-from energybench.worker import entry
+from energybench import launch
 
 from ..meter.test_nvml import FakeGpus, nvml_error, pynvml_mock, pynvml_spec  # noqa: F401 (fixtures)
 from .conftest import tiny_config
@@ -71,7 +71,7 @@ def test_nvml_failing_mid_run_is_recorded_and_the_run_completes(
     pynvml_mock.nvmlDeviceGetTotalEnergyConsumption.side_effect = script
     run = _run(tmp_path, pamap2_dir)
 
-    assert entry.main(run.dir) == 0  # training was never interrupted
+    assert launch.main(run.dir) == 0  # training was never interrupted
     rec = json.loads(run.record.read_text())
     assert rec["status"] == "COMPLETED" and rec["epochs"] == EPOCHS and rec["meter"] == "nvml"
     assert run.done.exists() and not run.failed.exists()

@@ -11,7 +11,8 @@ from energybench.config import parse_config
 from energybench.paths import ResultsLayout, RunPaths, read_json, write_json
 from energybench.plan import RunSpec, plan
 from energybench.worker import signals
-from energybench.worker.entry import main
+from energybench.launch import main, workload_for
+from energybench.worker import entry
 
 
 @pytest.fixture(scope="module")
@@ -24,14 +25,14 @@ def pamap2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _spec(tmp: Path, data: Path) -> RunSpec:
+def _spec(tmp: Path, data: Path, sampler: str = "thread") -> RunSpec:
     cfg = {
         "name": "entry", "grid": {"batch_sizes": [64], "learning_rates": [0.001]},
         "paradigms": ["pamap2-baseline"], "hardware": ["cpu"],
         "early_stopping": {"threshold": 0.99, "max_epochs": 2},
         "training": {"device": "cpu", "threads": 1},
         "data": {"pamap2": {"path": str(data), "max_windows": 200}},
-        "meter": {"kind": "synthetic", "period_s": 0.05, "flush_s": 0.2, "idle_s": 0},
+        "meter": {"kind": "synthetic", "period_s": 0.05, "flush_s": 0.2, "idle_s": 0, "sampler": sampler},
     }
     return plan(parse_config(cfg, tmp / "c.yaml"))[0]
 
@@ -60,6 +61,21 @@ def test_a_run_that_trains_is_marked_done_with_its_record(pamap2: Path, tmp_path
     assert len(run.sample_files()) == 1 and run.sample_parts() == []  # the parts were compacted
 
 
+def test_a_run_sampled_by_a_process_of_its_own_is_measured_alike(pamap2: Path, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    spec = _spec(tmp_path, pamap2, sampler="process")
+    assert spec.run_id != _spec(tmp_path, pamap2).run_id  # how it is measured is part of the run
+    run = _run(tmp_path, spec)
+    assert main(run.dir) == 0
+    record = read_json(run.record)
+    assert (record["status"], record["sampler"], record["meter"]) == ("COMPLETED", "process", "synthetic")
+    epochs = pq.read_table(run.epochs(1)).to_pylist()
+    assert [e["epoch"] for e in epochs] == [1, 2] and all(e["energy_j"] and e["samples"] >= 2 for e in epochs)
+    phases = set(pq.read_table(run.sample_files()[0]).column("phase").to_pylist())
+    assert {"train", "eval"} <= phases
+
+
 def test_a_run_with_a_users_mistake_is_marked_failed_with_one_line(tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     spec = _spec(tmp_path, tmp_path / "no-such-data")
@@ -78,7 +94,7 @@ def test_a_crash_is_marked_failed_and_keeps_its_traceback(pamap2: Path, tmp_path
     def broken_rule(*args: Any) -> None:
         raise RuntimeError("boom")
 
-    assert main(run.dir, energy_rule=broken_rule) == 1
+    assert entry.main(run.dir, energy_rule=broken_rule, workload_for=workload_for) == 1
     assert read_json(run.failed)["reason"] == "RuntimeError: boom"
     err = capsys.readouterr().err
     assert "Traceback" in err and f"run {run.dir.name} failed: RuntimeError: boom" in err

@@ -110,9 +110,9 @@ def test_kaggle_variant_names_the_missing_identity_file(official: Path, tmp_path
     with pytest.raises(DataError, match=r"no identity_CelebA\.txt .*mmlab\.ie\.cuhk\.edu\.hk") as err:
         load_celeba(root, identities=N_IDS, image_size_px=32)
     assert "\n" not in str(err.value)
-    why = unusable("celeba", root, ["celeba-attributes", "celeba-multitask"])
+    why = unusable("celeba", root, _needs("celeba-attributes", "celeba-multitask"))
     assert why and "celeba-multitask" in why and "identity_CelebA.txt" in why
-    assert unusable("celeba", root, ["celeba-attributes"]) is None
+    assert unusable("celeba", root, _needs("celeba-attributes")) is None
 
 
 def test_kaggle_variant_with_the_identity_file_serves_identities(official: Path, tmp_path: Path) -> None:
@@ -138,3 +138,9 @@ def test_missing_data_name_every_accepted_layout(tmp_path: Path) -> None:
         ensure_data("celeba", {"path": str(tmp_path / "none")})
     with pytest.raises(DataError, match="PAMAP2_Dataset/Protocol"):
         ensure_data("pamap2", {"path": str(tmp_path / "none")})
+
+
+def _needs(*names: str) -> dict[str, frozenset[str]]:
+    from energybench.workloads import registry
+
+    return {n: registry.resolve(n).needs for n in names}

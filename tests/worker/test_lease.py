@@ -191,3 +191,35 @@ def test_settings_from_the_environment() -> None:
 
 
 # ------------------------------------------------------- two real workers, one run
+
+
+def test_holder_alive_says_whether_anyone_may_still_hold_the_run(run: RunPaths) -> None:
+    assert not lease.holder_alive(run)  # no lease at all
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    assert lease._create(run, 1, {"token": "dead", "pid": gone.pid, "host_id": lease._host_id(), "host": "here"})
+    assert not lease.holder_alive(run)  # its owner's process is gone from this host
+    assert lease._create(run, 2, {"token": "far", "pid": 1, "host_id": "another-host", "host": "far"})
+    assert lease.holder_alive(run)  # another host's owner: may be alive
+    mine = lease.acquire(run, LeaseSettings(**{**FAST.__dict__, "expire_s": 0.01, "margin_s": 0.001,
+                                                "period_s": 0.001, "poll_s": 0.001}))
+    assert mine.generation == 3 and lease.holder_alive(run)  # the far owner's lease expired: taken over
+    mine.release()
+    assert not lease.holder_alive(run)  # released
+
+
+def test_a_full_disk_at_acquisition_fails_in_one_line_and_leaves_no_draft(run: RunPaths,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from energybench.errors import DiskFullError
+
+    def full(self: Path, data: bytes) -> int:
+        Path.open(self, "wb").close()  # the draft's name exists, its content does not fit
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(DiskFullError) as info:
+        lease.acquire(run, FAST)
+    assert str(info.value) == f"No space left on device while writing {run.lease(1)}"
+    assert lease.generations(run) == [] and list(run.lease_dir.iterdir()) == []

@@ -1,20 +1,21 @@
-"""Every paradigm's task trains on generated data; frozen means frozen."""
+"""Every built-in workload's task trains on generated data; frozen means frozen."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from energybench.config import parse_config
 from energybench.errors import WorkerError
-from energybench.paradigms import PARADIGMS
+from energybench.workloads import build_task, registry
 from energybench.plan import RunSpec, plan
 from energybench.worker.data.celeba import generate_celeba
 from energybench.worker.data.pamap2 import generate_pamap2
 from energybench.worker.models import model_characteristics
-from energybench.worker.tasks import Task, build_task
+from energybench.worker.tasks import Task
 
 CPU = torch.device("cpu")
 BATCH = 8
@@ -27,7 +28,7 @@ def specs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RunSpec]:
     generate_celeba(root / "celeba", identities=7, images_per_identity=5)
     cfg = {
         "name": "t", "grid": {"batch_sizes": [BATCH], "learning_rates": [0.001]},
-        "paradigms": list(PARADIGMS), "hardware": ["cpu"],
+        "paradigms": list(registry.builtins()), "hardware": ["cpu"],
         "training": {"multitask_alpha": 0.3},
         "data": {
             "pamap2": {"path": "pamap2", "window_samples": 64, "stride_samples": 32,
@@ -62,12 +63,12 @@ def _steps(task: Task, n: int) -> list[float]:
     return losses
 
 
-@pytest.mark.parametrize("paradigm", list(PARADIGMS))
+@pytest.mark.parametrize("paradigm", list(registry.builtins()))
 def test_paradigm_trains_and_evaluates(paradigm: str, specs: dict[str, RunSpec],
                                        encoder_path: Path) -> None:
     torch.manual_seed(0)
-    task = build_task(specs[paradigm], CPU, encoder_path)
-    assert task.monitor == PARADIGMS[paradigm].monitor
+    task = build_task(specs[paradigm], CPU, _upstream(encoder_path))
+    assert task.monitor == registry.builtins()[paradigm].monitor
     assert task.example_input.shape[0] == 1 and task.n_train > BATCH and task.n_val > 0
     losses = _steps(task, 4)
     assert losses[-1] < losses[0], losses
@@ -82,7 +83,7 @@ def test_paradigm_trains_and_evaluates(paradigm: str, specs: dict[str, RunSpec],
 
 
 def test_frozen_encoder_stays_bit_identical(specs: dict[str, RunSpec], encoder_path: Path) -> None:
-    task = build_task(specs["pamap2-frozen"], CPU, encoder_path)
+    task = build_task(specs["pamap2-frozen"], CPU, _upstream(encoder_path))
     encoder = task.model.encoder  # type: ignore[union-attr]
     before = {k: v.clone() for k, v in encoder.state_dict().items()}
     assert all(torch.equal(v, torch.load(encoder_path)[k]) for k, v in before.items())
@@ -96,7 +97,7 @@ def test_frozen_encoder_stays_bit_identical(specs: dict[str, RunSpec], encoder_p
 
 
 def test_unfrozen_encoder_is_fine_tuned(specs: dict[str, RunSpec], encoder_path: Path) -> None:
-    task = build_task(specs["pamap2-unfrozen"], CPU, encoder_path)
+    task = build_task(specs["pamap2-unfrozen"], CPU, _upstream(encoder_path))
     encoder = task.model.encoder  # type: ignore[union-attr]
     first = next(encoder.parameters())
     before = first.detach().clone()
@@ -107,9 +108,9 @@ def test_unfrozen_encoder_is_fine_tuned(specs: dict[str, RunSpec], encoder_path:
 
 def test_pretrained_paradigms_need_the_encoder(specs: dict[str, RunSpec], tmp_path: Path) -> None:
     with pytest.raises(WorkerError, match="encoder"):
-        build_task(specs["pamap2-frozen"], CPU, None)
+        build_task(specs["pamap2-frozen"], CPU, _upstream(None))
     with pytest.raises(WorkerError, match="missing.pt"):
-        build_task(specs["pamap2-unfrozen"], CPU, tmp_path / "missing.pt")
+        build_task(specs["pamap2-unfrozen"], CPU, _upstream(tmp_path / "missing.pt"))
 
 
 def test_epoch_batches_cover_the_split_once(specs: dict[str, RunSpec]) -> None:
@@ -140,3 +141,8 @@ def test_multitask_loss_is_alpha_weighted(specs: dict[str, RunSpec]) -> None:
     _, accuracy = task.evaluate(BATCH)
     assert accuracy == task.last_metrics["identity_accuracy"]
     assert 0 <= task.last_metrics["attribute_accuracy"] <= 1
+
+
+def _upstream(encoder_path: Path | None) -> SimpleNamespace | None:
+    """What a dependent workload is given: the upstream run's paths (here only its encoder)."""
+    return SimpleNamespace(encoder=encoder_path) if encoder_path is not None else None

@@ -73,12 +73,15 @@ def celeba_choices() -> dict[str, str]:
                      "(official partition unused: it separates identities)"}
 
 
-def unusable(dataset: str, root: Path, paradigms: list[str]) -> str | None:
-    """Why the data at ``root`` cannot serve some of ``paradigms`` (Kaggle's CelebA has no identities), else None."""
+def unusable(dataset: str, root: Path, needs: dict[str, frozenset[str] | set[str]]) -> str | None:
+    """Why the data at ``root`` cannot serve some workloads (Kaggle's CelebA has no identities), else None.
+
+    ``needs``: workload name -> what it needs of the data (``"identities"``).
+    """
     found = locate(dataset, Path(root))
     if dataset != "celeba" or found is None or getattr(found, "identity_file", True) is not None:
         return None
-    needing = [p for p in paradigms if p in ("celeba-identity", "celeba-multitask")]
+    needing = [name for name, wants in needs.items() if "identities" in wants]
     if not needing:
         return None
     from .layouts import IDENTITY_FILE, IDENTITY_SOURCE

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ...paths import atomic_path
-from ...plan import stable_hash
+from ...hashing import stable_hash
 
 CACHE_DIR = ".energybench-cache"
 

@@ -9,7 +9,7 @@ Accepted, in the order they are looked for:
 * CelebA, Kaggle ("CelebFaces Attributes", ``jessicali9530/celeba-dataset``):
   ``list_attr_celeba.csv``, ``list_eval_partition.csv`` and the images under
   ``img_align_celeba/img_align_celeba/``; it has no identity file, so it serves
-  ``celeba-attributes`` only (on the official partition) unless the official
+  the attribute-only workload (on the official partition) unless the official
   ``identity_CelebA.txt`` is put beside the CSV files.
 * PAMAP2, UCI: ``Protocol/subject101.dat ...``, at ``path`` or in
   ``path/PAMAP2_Dataset/`` (the published archive unzipped into ``path``).
@@ -82,7 +82,7 @@ def _celeba_at(root: Path) -> CelebaFiles | None:
         identity = root / IDENTITY_FILE
         partition_csv = root / PARTITION_CSV
         note = (f"{root}: the Kaggle layout ({ATTR_CSV}, images in {IMAGES_DIR}/{IMAGES_DIR}/)"
-                + ("" if identity.is_file() else f", no {IDENTITY_FILE}: celeba-attributes only"))
+                + ("" if identity.is_file() else f", no {IDENTITY_FILE}: attribute workloads only"))
         return CelebaFiles(root, "kaggle", nested, root / ATTR_CSV, identity if identity.is_file() else None,
                            partition_csv if partition_csv.is_file() else None, note)
     return None
