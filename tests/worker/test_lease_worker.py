@@ -100,13 +100,16 @@ class Worker:
     def freeze(self, run: RunPaths) -> float:
         """SIGSTOP it between two writes (no temporary of an atomic write open); the time it froze."""
         for _ in range(200):
-            os.kill(self.pid, signal.SIGSTOP)
+            os.killpg(self.pid, signal.SIGSTOP)  # its whole process group, as a frozen node would be
             _wait_stopped(self.pid)
             if not _in_flight(run):
                 return time.time()
-            os.kill(self.pid, signal.SIGCONT)  # frozen mid-write: let the write land, then again
+            self.thaw()  # frozen mid-write: let the write land, then again
             time.sleep(0.01)
         pytest.fail("could not freeze the worker between two writes")
+
+    def thaw(self) -> None:
+        os.killpg(self.pid, signal.SIGCONT)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -194,7 +197,7 @@ def test_a_second_worker_on_a_live_run_exits_held_and_writes_nothing(pamap2: Pat
     before = _files(run)
     rc = second.wait(WORKER_START_S)
     after = _files(run)
-    os.kill(first.pid, signal.SIGCONT)
+    first.thaw()
 
     log = second.text()
     assert rc == lease.HELD, log
@@ -221,15 +224,15 @@ def test_a_second_worker_on_a_live_run_exits_held_and_writes_nothing(pamap2: Pat
 def test_a_stale_worker_loses_its_lease_to_a_second_and_writes_nothing_more(pamap2: Path, tmp_path: Path,
                                                                              workers: list[Worker]) -> None:
     layout, run = _planned(tmp_path, pamap2, max_epochs=3)
-    fast = {"EB_LEASE_PERIOD_S": "0.5", "EB_LEASE_EXPIRE_S": "3"}  # trust 2.5 s
-    first = Worker(run, tmp_path / "first.log", **fast)
-    workers.append(first)
-    first.alive_until("the first worker's lease", lambda: lease.generations(run) == [1])
-    # The second starts now (its start-up overlaps the first's epochs) and waits as long as needed.
-    second = Worker(run, tmp_path / "second.log", **fast, EB_LEASE_WAIT_S="120")
-    workers.append(second)
-    first.alive_until("the first worker's first checkpointed epoch", lambda: _heartbeat_epoch(run) >= 1,
-                      poll_s=0.02)
+    # Both start at once and wait as long as it takes; the one that creates generation 1 is "first".
+    fast = {"EB_LEASE_PERIOD_S": "0.5", "EB_LEASE_EXPIRE_S": "3", "EB_LEASE_WAIT_S": "120"}  # trust 2.5 s
+    workers += [Worker(run, tmp_path / "a.log", **fast), Worker(run, tmp_path / "b.log", **fast)]
+    wait_for("a worker's lease", lambda: lease.generations(run) == [1], WORKER_START_S, 0.02,
+             diagnose=lambda: "\n".join(w.text() for w in workers))
+    owner = lease.parse(lease.read_generation(run, 1))["pid"]
+    (first,), (second,) = [w for w in workers if w.pid == owner], [w for w in workers if w.pid != owner]
+    first.alive_until("the first worker's first checkpointed epoch and flush",
+                      lambda: _heartbeat_epoch(run) >= 1 and run.sample_parts(1), poll_s=0.02)
     assert lease.generations(run) == [1] and second.proc.poll() is None, second.text()
     stopped_s = first.freeze(run)  # a node SLURM declared dead, its worker alive but frozen
     frozen = _attempt_files(run, 1)
@@ -238,7 +241,7 @@ def test_a_stale_worker_loses_its_lease_to_a_second_and_writes_nothing_more(pama
         second.alive_until("the second worker's attempt", lambda: _attempt_started(run) == 2)
         took_over_s = time.time() - stopped_s
     finally:
-        os.kill(first.pid, signal.SIGCONT)  # it wakes beside the attempt that took over
+        first.thaw()  # it wakes beside the attempt that took over
     woke = time.monotonic()
     assert first.wait(60) == lease.LOST, first.text()
     lost_after_s = time.monotonic() - woke
