@@ -299,6 +299,13 @@ class Search(_Frozen):
         return max(1, round(float(self.rung_fraction or 0) * max_epochs))
 
 
+def _plain_name(v: str) -> str:
+    """An experiment's or a workload's name: it names folders and table rows."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v):
+        raise ValueError("use letters, digits, '_', '.', '-' only")
+    return v
+
+
 class Command(_Frozen):
     """A command workload: a program run as the run (``energybench.worker.command``)."""
 
@@ -310,12 +317,7 @@ class Command(_Frozen):
     params: list[str] = Field(default_factory=list)  # grid.params axes it takes (placeholders or client.params())
     doc: str | None = None  # one line for `energybench workloads` and the report
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v):
-            raise ValueError("use letters, digits, '_', '.', '-' only")
-        return v
+    _name = field_validator("name")(classmethod(lambda cls, v: _plain_name(v)))
 
 
 class Experiment(_Frozen):
@@ -337,12 +339,7 @@ class Experiment(_Frozen):
     _workloads: dict[str, "Workload"] = PrivateAttr(default_factory=dict)
     _refs: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v):
-            raise ValueError("use letters, digits, '_', '.', '-' only")
-        return v
+    _name = field_validator("name")(classmethod(lambda cls, v: _plain_name(v)))
 
     @field_validator("hardware")
     @classmethod

@@ -55,7 +55,7 @@ import pyarrow as pa
 from ..errors import MeterError
 from ..schema import SAMPLE_SCHEMA
 from . import base
-from .sampler import WARN_EVERY_S, PhaseStats, Sampler, merge_stats, next_slot
+from .sampler import PhaseStats, Sampler, merge_stats, next_slot, note_error
 
 __all__ = ["REPLY_TIMEOUT_S", "START_TIMEOUT_S", "STOP_TIMEOUT_S", "ProcessSampler"]
 
@@ -438,19 +438,8 @@ class ProcessSampler:
                 pass
 
     def _note(self, kind: str, exc: BaseException | str) -> None:
-        """Count a failure (lock held); warn on stderr at most once per :data:`WARN_EVERY_S` per kind."""
-        msg = exc if isinstance(exc, str) else (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        entry = self._errors.setdefault(kind, [msg, 0])
-        entry[1] += 1
-        now = time.monotonic()
-        last = self._warned_mono.get(kind)
-        if last is None or now - last >= WARN_EVERY_S:
-            self._warned_mono[kind] = now
-            try:
-                print(f"energybench sampler: {kind}: {msg} (occurrence {entry[1]}; "
-                      f"repeats are not shown for {WARN_EVERY_S:g} s)", file=sys.stderr, flush=True)
-            except OSError:
-                pass
+        """Count a failure (lock held); warn on stderr at most once per :data:`~.sampler.WARN_EVERY_S` per kind."""
+        note_error(self._errors, self._warned_mono, kind, exc)
 
 
 # ---------------------------------------------------------------- the child

@@ -419,15 +419,22 @@ class Sampler:
 
     def _note(self, kind: str, exc: BaseException) -> None:
         """Count a failure (lock held); warn on stderr at most once per :data:`WARN_EVERY_S` per kind."""
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        entry = self._errors.setdefault(kind, [msg, 0])
-        entry[1] += 1
-        now = time.monotonic()
-        last = self._warned_mono.get(kind)
-        if last is None or now - last >= WARN_EVERY_S:
-            self._warned_mono[kind] = now
-            try:
-                print(f"energybench sampler: {kind}: {msg} (occurrence {entry[1]}; "
-                      f"repeats are not shown for {WARN_EVERY_S:g} s)", file=sys.stderr, flush=True)
-            except OSError:  # stderr is the run's log: on a full disk the warning cannot end sampling
-                pass
+        note_error(self._errors, self._warned_mono, kind, exc)
+
+
+def note_error(errors: dict[str, list[Any]], warned_mono: dict[str, float], kind: str,
+               exc: BaseException | str) -> None:
+    """Count a sampler failure in ``errors`` (kind -> [first message, count]); warn on stderr at most
+    once per :data:`WARN_EVERY_S` per kind (``warned_mono``: when each kind last warned)."""
+    msg = exc if isinstance(exc, str) else (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    entry = errors.setdefault(kind, [msg, 0])
+    entry[1] += 1
+    now = time.monotonic()
+    last = warned_mono.get(kind)
+    if last is None or now - last >= WARN_EVERY_S:
+        warned_mono[kind] = now
+        try:
+            print(f"energybench sampler: {kind}: {msg} (occurrence {entry[1]}; "
+                  f"repeats are not shown for {WARN_EVERY_S:g} s)", file=sys.stderr, flush=True)
+        except OSError:  # stderr is the run's log: on a full disk the warning cannot end sampling
+            pass
