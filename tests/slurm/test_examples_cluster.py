@@ -19,12 +19,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from ..faults.ledger import lost_beyond_flush, record
-from ..test_examples import EPOCHS, all_config, width_config
-from ..test_examples import pytestmark as needs_the_package
+from ..test_examples import EPOCHS, _installed, all_config, width_config  # noqa: F401 (the fixture: installed?)
 from .conftest import (DEV_PROFILE, eb, manifest, run, squeue_state, status_json, tail_logs, wait_all_finished,
                        wait_for, write_yaml)
 
-pytestmark = [pytest.mark.slurm, needs_the_package]
+pytestmark = pytest.mark.slurm
 
 SLURM = {"kind": "slurm", "timeout_min": 10, "profile": str(DEV_PROFILE)}
 
