@@ -35,7 +35,7 @@ demo: install
 test: install
 	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory chromium cluster-up; fi
 	@$(MAKE) --no-print-directory wheels || echo "make wheels failed (no package registry?): the wheel tests skip" >&2
-	$(PY) -m pytest -q -ra tests
+	$(PY) -m pytest -q -ra --durations=30 tests
 
 # Debian's Chromium for the report's browser test (tests/test_report_browser.py); nothing when installed.
 chromium:

@@ -8,16 +8,20 @@ version, columns), quarantines what it cannot trust with a one-line reason
 appear once: the latest attempt wins) and writes the dataset into a temporary
 directory that replaces ``dataset/`` atomically, under a lock. Epochs (small)
 are read together; samples one run at a time, so memory is bounded by the
-largest runs, not the study (``make bench``: 1.5 GiB for 250 million samples).
+largest runs, not the study (``make bench``: 1.3 GiB for 250 million samples).
 Samples are partitioned by hardware and dataset. A small thread pool overlaps
 one run's file-system waits with another's decoding; results are consumed in
 plan order, so the output does not depend on timing.
 :mod:`energybench.merge` says how each run is validated and written.
 
 Incremental: ``dataset/.merged.json`` records what each run was merged from
-(its shards' and markers' inode, size and mtime, its state) and what came out.
-The next collect reads again only the runs whose files differ; the others keep
-their samples file (a hard link into the new dataset), epochs and row. The
+(a digest of its shards' and markers' inode, size and mtime, its state) and
+what came out. The next collect reads again only the runs whose files differ;
+the others keep their samples file (a hard link into the new dataset), epochs
+and row. ``epochs.parquet`` is written in row groups of 16 runs
+(:mod:`energybench.collect_epochs`): only the row groups of changed runs are
+decoded and encoded again, the others are copied as they are, and the tables
+read only the epochs columns they use (:mod:`energybench.collect_tables`). The
 result is the dataset a full collect would write. A previous dataset of
 another format, schema, energybench version or plan, or whose tables are not
 those recorded, is not reused (``--full`` forces that). Progress: a bar on a
@@ -27,6 +31,7 @@ terminal's stderr, else a line every 50 runs.
 from __future__ import annotations
 
 import fcntl
+import gc
 import hashlib
 import json
 import os
@@ -280,6 +285,35 @@ def collect(results_dir: Path, echo: Callable[[str], None] = print, warn: Callab
     ``progress``: show a bar (True), periodic lines through ``echo`` (False), or a bar only when stderr
     is a terminal (None).
     """
+    with _no_gc():
+        return _collect(results_dir, echo, warn, progress, workers, full)
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Without the cyclic garbage collector meanwhile: the plan's and the manifest's objects (a few hundred
+    thousand at 10x the study) live until the end, and its passes over them cost about 5 % of an incremental
+    collect's CPU (``perf``). Nothing collect makes depends on cycles being freed early."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _collect(results_dir: Path, echo: Callable[[str], None], warn: Callable[[str], None], progress: bool | None,
+             workers: int, full: bool) -> CollectReport:
+    from .collect_tables import epoch_columns
+
+    # The tables' module (pandas, the workloads) and which epochs columns they read, found meanwhile.
+    with ThreadPoolExecutor(1, thread_name_prefix="collect-warm") as warm:
+        return _collect_with(results_dir, echo, warn, progress, workers, full, warm.submit(epoch_columns))
+
+
+def _collect_with(results_dir: Path, echo: Callable[[str], None], warn: Callable[[str], None], progress: bool | None,
+                  workers: int, full: bool, columns: Future[tuple[str, ...] | None]) -> CollectReport:
     layout = ResultsLayout(results_dir)
     specs = load_plan(layout)
     report = CollectReport()
@@ -311,7 +345,7 @@ def collect(results_dir: Path, echo: Callable[[str], None] = print, warn: Callab
             states = _states(layout, [s for s in specs if s["run_id"] not in kept_ids
                                       or previous.runs[s["run_id"]]["state"] != _COMPLETED])  # type: ignore[union-attr]
             entries, tables, epochs_index = _build(layout, specs, kept, previous, states, out, report, echo, warn,
-                                                   progress, workers)
+                                                   progress, workers, columns)
             for s in specs:
                 entries[s["run_id"]] = _entry(files[s["run_id"]], dirs[s["run_id"]], **entries[s["run_id"]])
             write_json(out.schema, describe())
@@ -343,8 +377,9 @@ def _run_dir_names(layout: ResultsLayout) -> list[str]:
 
 def _build(layout: ResultsLayout, specs: list[dict[str, Any]], kept: list[dict[str, Any]], previous: _Previous | None,
            states: dict[str, RunState], out: DatasetPaths, report: CollectReport, echo: Callable[[str], None],
-           warn: Callable[[str], None], progress: bool | None,
-           workers: int) -> tuple[dict[str, dict[str, Any]], dict[str, pl.DataFrame], dict[str, Any] | None]:
+           warn: Callable[[str], None], progress: bool | None, workers: int,
+           columns: Future[tuple[str, ...] | None]) -> tuple[dict[str, dict[str, Any]], dict[str, pl.DataFrame],
+                                                             dict[str, Any] | None]:
     """Write the dataset into ``out``: the ``kept`` runs from ``previous``, the others from their shards.
 
     Returns what each run's manifest entry records, the tables computed from the dataset, and the index of
@@ -357,11 +392,21 @@ def _build(layout: ResultsLayout, specs: list[dict[str, Any]], kept: list[dict[s
     samples: dict[str, int] = {}
     state: dict[str, list[str | None]] = {rid: [st.state.value, st.reason] for rid, st in states.items()}
     metas, same = [], []
+    # Reusing the previous dataset, the few runs merged share the cores with its reading and linking: one merge
+    # thread per core (at 10x the study, 1 % of the runs changed: 2 threads took a tenth less time than 4).
+    threads = min(workers, os.cpu_count() or 1) if kept else workers
     with RunProgress(len(specs), "collect", echo, tty=progress) as bar, \
-            _merging(layout, changed, out, workers, states) as merged_runs, \
-            ThreadPoolExecutor(1, thread_name_prefix="collect-write") as writer:  # the writer holds one core
+            _merging(layout, changed, out, threads, states) as merged_runs, \
+            ThreadPoolExecutor(1, thread_name_prefix="collect-write") as writer, \
+            ThreadPoolExecutor(3, thread_name_prefix="collect-read") as helper:
+        # The changed runs' epochs are read, the kept runs linked and the previous epochs decoded meanwhile
+        # (file-system calls, decoding).
         epochs_log = ShardLog()
-        epochs = read_epochs([layout.run(s["run_id"]) for s in changed], epochs_log)
+        fresh = helper.submit(read_epochs, [layout.run(s["run_id"]) for s in changed], epochs_log)
+        linked = helper.submit(_link_kept, kept, previous, out) if previous is not None and kept else None
+        reused = _epochs_reusable(layout, specs, changed, previous, columns)
+        narrow = helper.submit(previous.epoch_columns, reused) if reused else None  # type: ignore[union-attr]
+        epochs = fresh.result()
         for q in epochs_log.quarantined:  # an epoch shard lies in its run's directory
             q_epochs.setdefault(Path(q["path"]).parent.name, []).append(q)
             bar.note(f"quarantined: {q['reason']}", warn)
@@ -373,9 +418,8 @@ def _build(layout: ResultsLayout, specs: list[dict[str, Any]], kept: list[dict[s
                  != previous.runs[s["run_id"]]["state"]}  # type: ignore[union-attr]
         # The epochs are final here: written while the kept runs are linked, the others merged and the tables
         # computed. ``epochs``: what the tables read; ``for_runs``: every column of the runs whose rows are made.
-        epochs, for_runs, written = _epochs(layout, specs, changed, moved, epochs, previous, blocks, out, writer)
+        epochs, for_runs, written = _epochs(specs, changed, moved, epochs, previous, blocks, out, writer, narrow)
         if previous is not None and kept:
-            _link_kept(kept, previous, out)
             for s in kept:
                 rid, entry = s["run_id"], previous.runs[s["run_id"]]
                 samples[rid] = entry["samples"]
@@ -396,6 +440,8 @@ def _build(layout: ResultsLayout, specs: list[dict[str, Any]], kept: list[dict[s
             report.shards += merged.shards
             metas.append(merged.meta)
             samples[rid], q_samples[rid] = merged.samples, merged.quarantined
+        if linked is not None:
+            linked.result()
         runs_t = _runs(layout, metas, for_runs, previous, same, report)
         write_dataset_table(out.runs, runs_t, RUN_SCHEMA)
         if layout.search_dir.is_dir():  # the decisions of a search (``decision_rows``: none without the directory)
@@ -407,6 +453,7 @@ def _build(layout: ResultsLayout, specs: list[dict[str, Any]], kept: list[dict[s
         out.samples_dir.mkdir(parents=True, exist_ok=True)
         runs_df = pl.from_arrow(runs_t)
         assert isinstance(runs_df, pl.DataFrame)
+        columns.result()  # found on the warm-up thread: :func:`.collect_tables.epoch_columns` has it cached now
         tables = _tables(layout, specs, runs_df, epochs, out)
         epochs_index = written.result()
     # Epoch shards first, then samples, each in plan order: the order of a full collect.
@@ -423,41 +470,50 @@ def _build(layout: ResultsLayout, specs: list[dict[str, Any]], kept: list[dict[s
     return entries, tables, epochs_index
 
 
-def _epochs(layout: ResultsLayout, specs: list[dict[str, Any]], changed: list[dict[str, Any]], moved: set[str],
-            fresh: pl.DataFrame, previous: _Previous | None, blocks: Blocks, out: DatasetPaths,
-            writer: ThreadPoolExecutor) -> tuple[pl.DataFrame, pl.DataFrame, Future[dict[str, Any] | None]]:
+def _epochs_reusable(layout: ResultsLayout, specs: list[dict[str, Any]], changed: list[dict[str, Any]],
+                     previous: _Previous | None, columns: Future[tuple[str, ...] | None]) -> tuple[str, ...] | None:
+    """The columns of the previous ``epochs.parquet`` to decode (those the tables read) where its row groups can be
+    reused (:mod:`.collect_epochs`); None where it is read and written whole: no previous file with an index,
+    every run changed, the tables' columns unknown (``columns``: :func:`.collect_tables.epoch_columns`), or a
+    search (whose tables read every column)."""
+    if (previous is None or previous.epochs_index is None or len(changed) == len(specs)
+            or any(s.get("search") for s in specs) or layout.search_dir.is_dir()):
+        return None
+    return columns.result()
+
+
+def _epochs(specs: list[dict[str, Any]], changed: list[dict[str, Any]], moved: set[str], fresh: pl.DataFrame,
+            previous: _Previous | None, blocks: Blocks, out: DatasetPaths, writer: ThreadPoolExecutor,
+            narrow: Future[pl.DataFrame] | None) -> tuple[pl.DataFrame, pl.DataFrame, Future[dict[str, Any] | None]]:
     """The epochs table: the previous one with the ``changed`` runs' rows replaced by ``fresh`` (the rows read
     from their shards), its writing started on ``writer``.
 
     Returns the epochs the tables read, every column of the blocks of the changed and ``moved`` runs (for their
-    rows of ``runs.parquet``), and the writing (its result: the file's index). Where the previous file's row
-    groups can be reused (:mod:`.collect_epochs`; not for searches, whose rungs the search's tables read), only
-    the columns the tables read are decoded of it, and only the blocks of those runs are encoded again;
-    otherwise the whole table is decoded and written.
+    rows of ``runs.parquet``), and the writing (its result: the file's index). With ``narrow`` (the previous
+    table's columns the tables read, being decoded: :func:`_epochs_reusable`), only the blocks of those runs are
+    decoded in full and encoded again, the other row groups copied; otherwise the whole table is decoded and
+    written.
     """
     from . import collect_epochs
-    from .collect_tables import epoch_columns
 
     replaced = [s["run_id"] for s in changed]
-    columns = epoch_columns()
-    if (previous is not None and previous.epochs_index is not None and len(replaced) < len(specs)
-            and columns is not None and not any(s.get("search") for s in specs) and not layout.search_dir.is_dir()):
+    if narrow is not None and previous is not None and previous.epochs_index is not None:
         last = collect_epochs.Previous(previous.paths.epochs, previous.epochs_index)
         try:
             rows, redo = collect_epochs.touched_rows(last, fresh, replaced, set(replaced) | moved, blocks)
-        except (collect_epochs.Unsupported, OSError, KeyError, TypeError, ValueError):
-            pass
+        except (collect_epochs.Unsupported, OSError, KeyError, IndexError, TypeError, ValueError):
+            pass  # an index of another form, a file that cannot be copied: the table is read and written whole
         else:
             def write() -> dict[str, Any] | None:
                 try:
                     return collect_epochs.write_update(out.epochs, last, rows, redo, blocks,
                                                        out.dir / ".epochs-blocks.parquet")
-                except (collect_epochs.Unsupported, OSError, KeyError, TypeError, ValueError):  # decode it whole
+                except (collect_epochs.Unsupported, OSError, KeyError, IndexError, TypeError, ValueError):  # whole
                     return collect_epochs.write(out.epochs, replace_runs(previous.epochs(), fresh, replaced), blocks)
 
             written = writer.submit(write)
-            epochs = replace_runs(previous.epoch_columns(columns), fresh.select(columns), replaced)
-            return epochs, rows, written
+            columns = narrow.result().columns
+            return replace_runs(narrow.result(), fresh.select(columns), replaced), rows, written
     epochs = replace_runs(previous.epochs(), fresh, replaced) if previous is not None and len(replaced) < len(specs) \
         else fresh
     epochs = _with_rungs(epochs, specs)
@@ -527,10 +583,10 @@ def _tables(layout: ResultsLayout, specs: list[dict[str, Any]], runs: pl.DataFra
 
 def report_settings(layout: ResultsLayout) -> Report | None:
     """The ``report:`` section of the directory's ``experiment.yaml`` (PUE, carbon intensity); None without one."""
-    from .config import load_config
-
     if not layout.experiment.is_file():
         return None
+    from .config import load_config  # pydantic: only for a directory with a config
+
     try:
         return load_config(layout.experiment).report
     except EnergybenchError:  # a config edited since: the measured tables do not depend on it

@@ -37,8 +37,8 @@ class Blocks:
     first: tuple[str, ...]  # the first run id of each block
 
     @staticmethod
-    def of_plan(run_ids: list[str], size: int = BLOCK_RUNS) -> Blocks:
-        return Blocks(tuple(sorted(run_ids)[::size]))
+    def of_plan(run_ids: list[str]) -> Blocks:
+        return Blocks(tuple(sorted(run_ids)[::BLOCK_RUNS]))
 
     def block(self, run_id: str) -> int:
         return max(0, bisect.bisect_right(self.first, run_id) - 1)

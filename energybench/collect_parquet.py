@@ -83,23 +83,49 @@ def _field(buf: bytes, pos: int, last: int) -> tuple[int, int, int]:
     return fid, kind, pos
 
 
+_VARINTS = frozenset((_I16, _I32, _I64))
+
+
+def _skip_struct(buf: bytes, pos: int) -> int:
+    """The position after a struct at ``pos`` (its fields walked, not decoded: most of a footer is skipped)."""
+    while True:
+        head = buf[pos]
+        pos += 1
+        if not head:
+            return pos
+        if head < 16:  # no delta: the field id follows
+            while buf[pos] > 127:
+                pos += 1
+            pos += 1
+        kind = head & 15
+        if kind in _VARINTS:
+            while buf[pos] > 127:
+                pos += 1
+            pos += 1
+        elif kind == _BINARY:
+            n = buf[pos]
+            if n > 127:
+                n, pos = _varint(buf, pos)
+            else:
+                pos += 1
+            pos += n
+        elif kind == _STRUCT:
+            pos = _skip_struct(buf, pos)
+        elif kind > _FALSE:
+            pos = _skip(buf, pos, kind)
+
+
 def _skip(buf: bytes, pos: int, kind: int) -> int:
     """The position after a value of ``kind`` at ``pos``."""
-    if kind in (_I16, _I32, _I64):
-        while buf[pos] & 0x80:
+    if kind in _VARINTS:
+        while buf[pos] > 127:
             pos += 1
         return pos + 1
     if kind == _BINARY:
         n, pos = _varint(buf, pos)
         return pos + n
     if kind == _STRUCT:
-        last = 0
-        while True:
-            last, kind, pos = _field(buf, pos, last)
-            if not kind:
-                return pos
-            if kind not in (_TRUE, _FALSE):
-                pos = _skip(buf, pos, kind)
+        return _skip_struct(buf, pos)
     if kind in (_LIST, _SET):
         head = buf[pos]
         pos += 1
@@ -110,6 +136,16 @@ def _skip(buf: bytes, pos: int, kind: int) -> int:
             return pos + size
         if elem == _DOUBLE:
             return pos + 8 * size
+        if elem in _VARINTS:
+            for _ in range(size):
+                while buf[pos] > 127:
+                    pos += 1
+                pos += 1
+            return pos
+        if elem == _STRUCT:
+            for _ in range(size):
+                pos = _skip_struct(buf, pos)
+            return pos
         for _ in range(size):
             pos = _skip(buf, pos, elem)
         return pos
@@ -205,7 +241,7 @@ class Footer:
             groups = [RowGroup(raw[start:end], rows, (lo, hi), [tuple(p[i:i + 3]) for i in range(0, len(p), 3)])
                       for start, end, rows, lo, hi, p in index["groups"]]
             return Footer(raw[:head_end], raw[head_end:nrh_end], raw[rgh_start:rgh_end], raw[index["tail"]:], groups)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise Unsupported(f"a footer index of another form ({exc})") from None
 
 
@@ -364,6 +400,33 @@ def _list_header(size: int) -> bytes:
     return bytes(out)
 
 
+def _copy(src: Any, dst: Any, offset: int, size: int, name: str) -> None:
+    """Append ``size`` bytes of ``src`` from ``offset`` to ``dst`` (in the kernel where it can)."""
+    done = 0
+    try:
+        while done < size:
+            n = os.copy_file_range(src.fileno(), dst.fileno(), size - done, offset + done)
+            if n == 0:
+                break
+            done += n
+    except OSError:  # another filesystem or an old kernel: through this process
+        pass
+    if done < size:
+        src.seek(offset + done)
+        while done < size:
+            chunk = src.read(min(size - done, 1 << 24))
+            if not chunk:
+                raise Unsupported(f"{name}: shorter than its footer says")
+            _write(dst, chunk)
+            done += len(chunk)
+
+
+def _write(dst: Any, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[dst.write(view):]
+
+
 def concat(out: Path | str, pieces: list[tuple[Path | str, Footer, int]]) -> Footer:
     """Write ``out``: the row groups ``pieces`` names (file, its footer, row group index), in that order.
 
@@ -379,27 +442,28 @@ def concat(out: Path | str, pieces: list[tuple[Path | str, Footer, int]]) -> Foo
             raise Unsupported("row groups of files with other schemas or metadata")
     groups: list[RowGroup] = []
     at = len(MAGIC)
+    runs: list[list[Any]] = []  # [source, start, end]: byte ranges to copy, adjacent ones joined
     handles: dict[str, Any] = {}
+    for path, footer, g in pieces:
+        group = footer.groups[g]
+        lo, hi = group.span
+        if runs and runs[-1][0] == str(path) and runs[-1][2] == lo:
+            runs[-1][2] = hi
+        else:
+            runs.append([str(path), lo, hi])
+        groups.append(group.moved(at - lo, len(groups)))
+        at += hi - lo
     try:
-        with open(out, "wb") as dst:
-            dst.write(MAGIC)
-            for path, footer, g in pieces:
-                group = footer.groups[g]
-                lo, hi = group.span
-                src = handles.get(str(path))
+        with open(out, "wb", buffering=0) as dst:  # unbuffered: copy_file_range writes at the descriptor's offset
+            _write(dst, MAGIC)
+            for path, lo, hi in runs:
+                src = handles.get(path)
                 if src is None:
-                    src = handles[str(path)] = open(path, "rb")
-                src.seek(lo)
-                chunk = src.read(hi - lo)
-                if len(chunk) != hi - lo:
-                    raise Unsupported(f"{path}: shorter than its footer says")
-                dst.write(chunk)
-                groups.append(group.moved(at - lo, len(groups)))
-                at += hi - lo
+                    src = handles[path] = open(path, "rb")
+                _copy(src, dst, lo, hi - lo, path)
             written = Footer(first.head, first.num_rows_header, first.row_groups_header, first.tail, groups)
             raw = written.encode()
-            dst.write(raw)
-            dst.write(len(raw).to_bytes(4, "little") + MAGIC)
+            _write(dst, raw + len(raw).to_bytes(4, "little") + MAGIC)
         check = pq.ParquetFile(out).metadata
         rows = sum(g.rows for g in groups)
         if check.num_rows != rows or check.num_row_groups != len(groups):

@@ -5,9 +5,10 @@ never modified. Every shard's footer is checked (schema version, columns and
 their types); anything unusual (another version, a cast needed, a decoding
 error) is read again one file at a time through
 :func:`energybench.shards.read_shard`, which owns the checks and their
-messages. Shards that are merged (epochs; the samples of a resumed run, or of
-one torn by a crash while compacting) are decoded in full, several at a time
-by polars, then sorted, de-duplicated and written once.
+messages. Shards that are merged (epochs; the samples of a run killed before
+it compacted its parts, or of one torn by a crash while compacting) are
+decoded in full, several at a time by polars, then sorted, de-duplicated and
+written once.
 
 The common case is a run whose samples are one compacted shard with exactly
 the contract's schema. Its ordering columns (attempt, time_s) are decoded to
@@ -18,7 +19,11 @@ change under the dataset, and it costs no time and no disk. Its other columns
 are not decoded here: a page damaged behind an intact footer (not something
 a rename-based writer produces) would surface when the dataset is read, not
 in ``quarantine.json``. That trade keeps ``collect`` several times faster than
-decoding everything.
+decoding everything. A resumed run's few clean shards whose rows follow each
+other (its first attempt's segment, then its next attempt's) are checked the
+same way and enter the dataset as one file made of their row groups, copied
+byte for byte (:mod:`energybench.collect_parquet`): the rows decoding, sorting
+and writing them would give, in about 7 instead of 50 ms per run at 10x the study.
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ RUN_META_SCHEMA = pa.schema([f for f in RUN_SCHEMA if f.name not in EPOCH_STAT_C
 
 @lru_cache(maxsize=None)
 def _polars_schema(schema: pa.Schema) -> pl.Schema:
-    return pl.from_arrow(schema.empty_table()).schema  # type: ignore[union-attr]
+    return pl.from_arrow(pa.Table.from_batches([], schema=schema)).schema  # type: ignore[union-attr]
 
 
 @dataclass

@@ -277,3 +277,25 @@ def test_scale_bench_at_a_tiny_size(tmp_path: Path, capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     assert "incremental / full" in out and out.count("met") >= 3 and "MISMATCH" not in out
     assert list(tmp_path.iterdir()) == []  # cleaned up
+
+
+def test_the_epochs_table_keeps_the_row_groups_of_unchanged_runs(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import energybench.collect_epochs as collect_epochs
+
+    monkeypatch.setattr(collect_epochs, "BLOCK_RUNS", 2)  # three blocks of the six runs
+    layout, specs = _study(tmp_path)
+    collect(layout.root, echo=_quiet, warn=_quiet)
+    epochs = DatasetPaths(layout.dataset_dir).epochs
+    assert pq.ParquetFile(epochs).metadata.num_row_groups == 3
+    fake_run(layout, specs[5], epochs=4)  # the pending run finishes: only its block is encoded again
+    whole, encoded = collect_epochs.write, []
+    monkeypatch.setattr(collect_epochs, "write", lambda *a: pytest.fail("the epochs table written whole"))
+    real = collect_epochs._write_blocks
+    monkeypatch.setattr(collect_epochs, "_write_blocks",
+                        lambda path, frame, blocks: encoded.append(frame.height) or real(path, frame, blocks))
+    assert collect(layout.root, echo=_quiet, warn=_quiet).reused == 5
+    assert len(encoded) == 1 and encoded[0] < pq.ParquetFile(epochs).metadata.num_rows
+    monkeypatch.setattr(collect_epochs, "write", whole)
+    _assert_same(_contents(layout.dataset_dir), _full_copy(layout, tmp_path / "copy"))
+    assert epochs.read_bytes() == DatasetPaths(tmp_path / "copy" / "dataset").epochs.read_bytes()

@@ -128,3 +128,29 @@ def test_read_epochs_of_runs_without_shards_is_empty_with_the_schema(tmp_path: P
     layout, specs = make_results(tmp_path)
     epochs = read_epochs([layout.run(s.run_id) for s in specs], ShardLog())
     assert epochs.height == 0 and epochs.columns == EPOCH_SCHEMA.names
+
+
+def test_clean_shards_one_after_the_other_are_merged_by_copying_their_row_groups(tmp_path: Path) -> None:
+    layout, (one, two) = make_results(tmp_path)
+    for spec in (one, two):
+        fake_run(layout, spec, epochs=2, done=False)
+        fake_run(layout, spec, epochs=2, attempt=2, first_epoch=3)
+    # one: attempt 1's part and attempt 2's part ("part-a002" lists before "seg-a001": order by their rows)
+    SampleShardWriter(layout.run(one.run_id), 1).compact()
+    run = layout.run(one.run_id)
+    want = dedup_samples(read_shards(run.sample_files(), SAMPLE_SCHEMA, ShardLog()))  # type: ignore[arg-type]
+    out = tmp_path / "out" / "one.parquet"
+    merged = merge_run(one.to_dict(), run, time.time(), out)
+    assert (merged.shards, merged.samples) == (2, 12) and not merged.quarantined
+    assert pq.ParquetFile(out).metadata.num_row_groups == 2  # copied, not encoded again
+    assert pl.read_parquet(out).equals(want)
+    assert pq.read_table(out).schema.metadata == pq.read_table(run.sample_files()[0]).schema.metadata
+
+    # two: a compaction torn by a crash (a segment and the part it was made of): decoded, de-duplicated
+    run = layout.run(two.run_id)
+    (part,) = run.sample_parts(1)
+    write_table(run.sample_segment(1, 1, 1), pq.read_table(part), SAMPLE_SCHEMA)  # the part is still there
+    out2 = tmp_path / "out" / "two.parquet"
+    merged = merge_run(two.to_dict(), run, time.time(), out2)
+    assert merged.samples == 12 and pq.ParquetFile(out2).metadata.num_row_groups == 1
+    assert in_order(pl.read_parquet(out2))

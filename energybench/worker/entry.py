@@ -115,7 +115,12 @@ def execute(run: RunPaths, energy_rule: EnergyRuleFactory | None = None,
     workload = workload_for(spec)
     gate = rung_gate(spec, run) if rung_gate is not None else None
     if run.done.exists() and (gate is not None or (held is not None and held.contended)):
-        print(f"energybench worker: run {spec.run_id} has completed; nothing to do", file=sys.stderr)
+        record = read_json(run.record) if run.record.exists() else {}
+        if record.get("stop_reason") == "pruned":  # a later rung's task of a run its search pruned
+            rung = (record.get("search_decision") or {}).get("rung")
+            print(f"energybench worker: run {spec.run_id} was pruned after rung {rung}", file=sys.stderr)
+        else:
+            print(f"energybench worker: run {spec.run_id} has completed; nothing to do", file=sys.stderr)
         return None
     guard()
     admission = gate.admit() if gate is not None else None

@@ -50,7 +50,7 @@ CONFIG_CASES = [
      ["early_stoping: unknown key (did you mean 'early_stopping'?)"]),
     ("unknown nested key", _set("meter.flush_secs", 1.0), 2, ["meter.flush_secs: unknown key (did you mean 'flush_s'?)"]),
     ("unknown paradigm", _set("paradigms", ["pamap2-basline"]), 2,
-     ["paradigms: unknown paradigm 'pamap2-basline' (did you mean 'pamap2-baseline'?)"]),
+     ["paradigms: unknown workload 'pamap2-basline' (did you mean 'pamap2-baseline'?)"]),
     ("batch size 0", _set("grid.batch_sizes", [64, 0]), 2, ["grid.batch_sizes.1", "greater than 0"]),
     ("batch size < 0", _set("grid.batch_sizes", [-64]), 2, ["grid.batch_sizes.0", "greater than 0"]),
     ("learning rate 0", _set("grid.learning_rates", [0.0]), 2, ["grid.learning_rates.0", "greater than 0"]),
