@@ -48,7 +48,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import __version__
+from . import __version__, collect_plan
 from .errors import EnergybenchError, ResultsError, SubmitError
 from .collect_epochs import Blocks
 from .merge import (FileStat, MergedRun, RunDirs, RunFiles, ShardLog, dirs_stat, file_stat, link_or_copy,
@@ -140,6 +140,7 @@ class _Previous:
     runs: dict[str, dict[str, Any]]  # run id -> its entry in the manifest (:func:`_entry`)
     runs_table: pa.Table
     epochs_index: dict[str, Any] | None = None  # the row groups of its ``epochs.parquet`` (:mod:`.collect_epochs`)
+    plan_index: Any = None  # where each run lies in ``plan.json`` (:mod:`.collect_plan`)
     samples_dir: str = ""  # ``paths.samples_dir`` as a string, for :func:`_samples_path`
 
     def __post_init__(self) -> None:
@@ -167,12 +168,6 @@ class _Previous:
             raise ResultsError(f"{self.paths.epochs}: unreadable although unchanged; run `energybench collect "
                                "--full` to merge every run again")
         return epochs
-
-
-def _sha256(path: Path) -> str:
-    """The content hash of a file (the plan: a few MB at 10x the study)."""
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _header(plan_sha256: str) -> dict[str, Any]:
@@ -204,7 +199,8 @@ def _previous(layout: ResultsLayout, plan_sha256: str) -> tuple[_Previous | None
     if runs is None:
         return None, f"{ds.runs} unreadable or of other columns"
     index = manifest.get("epochs")
-    return _Previous(ds, entries, runs.to_arrow().cast(RUN_SCHEMA), index if isinstance(index, dict) else None), None
+    return _Previous(ds, entries, runs.to_arrow().cast(RUN_SCHEMA), index if isinstance(index, dict) else None,
+                     manifest.get("plan")), None
 
 
 def _files_key(files: RunFiles) -> str:
@@ -315,12 +311,13 @@ def _collect(results_dir: Path, echo: Callable[[str], None], warn: Callable[[str
 def _collect_with(results_dir: Path, echo: Callable[[str], None], warn: Callable[[str], None], progress: bool | None,
                   workers: int, full: bool, columns: Future[tuple[str, ...] | None]) -> CollectReport:
     layout = ResultsLayout(results_dir)
-    specs = load_plan(layout)
+    try:
+        raw_plan = layout.plan.read_bytes()
+    except OSError:
+        load_plan(layout)  # the one-line error for a directory without a (readable) plan
+        raise
+    plan_sha256 = hashlib.sha256(raw_plan).hexdigest()
     report = CollectReport()
-    planned = {s["run_id"] for s in specs}
-    report.unplanned = [name for name in _run_dir_names(layout) if name not in planned]
-    if report.unplanned:
-        warn(_unplanned_line(report.unplanned))
     with _lock(layout.collect_lock):
         tmp = layout.dataset_staging(os.getpid())
         shutil.rmtree(tmp, ignore_errors=True)
@@ -329,8 +326,13 @@ def _collect_with(results_dir: Path, echo: Callable[[str], None], warn: Callable
         out = DatasetPaths(tmp)
         old: Path | None = None
         try:
-            plan_sha256 = _sha256(layout.plan)
             previous, report.full_reason = (None, "--full") if full else _previous(layout, plan_sha256)
+            plan = collect_plan.read(layout, raw_plan, previous.plan_index if previous is not None else None)
+            specs = plan.specs  # where the previous dataset is reused: the kept runs' ids, hardware and dataset
+            planned = {s["run_id"] for s in specs}
+            report.unplanned = [name for name in _run_dir_names(layout) if name not in planned]
+            if report.unplanned:
+                warn(_unplanned_line(report.unplanned))
             # Files first, then states, then reading: a file that changes meanwhile differs from the manifest next time.
             files, dirs = _scan(layout, specs, previous, settled_ns)
             kept = [s for s in specs if previous is not None and previous.reusable(s, files[s["run_id"]])]
@@ -342,8 +344,12 @@ def _collect_with(results_dir: Path, echo: Callable[[str], None], warn: Callable
                      + ("; reading those" if n else ""))
             elif report.full_reason not in ("no previous dataset", "--full"):
                 echo(f"collect: reading every run ({report.full_reason})")
-            states = _states(layout, [s for s in specs if s["run_id"] not in kept_ids
-                                      or previous.runs[s["run_id"]]["state"] != _COMPLETED])  # type: ignore[union-attr]
+            read = [i for i, s in enumerate(specs) if s["run_id"] not in kept_ids
+                    or previous.runs[s["run_id"]]["state"] != _COMPLETED]  # type: ignore[union-attr]
+            for i in read:  # the runs whose rows are made: their whole specs (in place: ``kept`` holds them too)
+                if plan.light:
+                    specs[i].update(plan.spec(i))
+            states = _states(layout, [specs[i] for i in read])
             entries, tables, epochs_index = _build(layout, specs, kept, previous, states, out, report, echo, warn,
                                                    progress, workers, columns)
             for s in specs:
@@ -351,7 +357,7 @@ def _collect_with(results_dir: Path, echo: Callable[[str], None], warn: Callable
             write_json(out.schema, describe())
             write_json(out.quarantine, report.quarantined)
             manifest = {**_header(plan_sha256), "tables": {p.name: file_stat(p) for p in (out.runs, out.epochs)},
-                        "epochs": epochs_index, "runs": entries}
+                        "epochs": epochs_index, "plan": plan.index(), "runs": entries}
             out.merged.write_text(json.dumps(manifest, separators=(",", ":"), sort_keys=True))  # 6,720 runs at 10x
             old = _swap(tmp, layout.dataset_dir)
         finally:
@@ -442,7 +448,7 @@ def _build(layout: ResultsLayout, specs: list[dict[str, Any]], kept: list[dict[s
             samples[rid], q_samples[rid] = merged.samples, merged.quarantined
         if linked is not None:
             linked.result()
-        runs_t = _runs(layout, metas, for_runs, previous, same, report)
+        runs_t = _runs(layout, metas, for_runs(), previous, same, report)
         write_dataset_table(out.runs, runs_t, RUN_SCHEMA)
         if layout.search_dir.is_dir():  # the decisions of a search (``decision_rows``: none without the directory)
             from .search.record import decision_rows, decisions_frame
@@ -484,40 +490,56 @@ def _epochs_reusable(layout: ResultsLayout, specs: list[dict[str, Any]], changed
 
 def _epochs(specs: list[dict[str, Any]], changed: list[dict[str, Any]], moved: set[str], fresh: pl.DataFrame,
             previous: _Previous | None, blocks: Blocks, out: DatasetPaths, writer: ThreadPoolExecutor,
-            narrow: Future[pl.DataFrame] | None) -> tuple[pl.DataFrame, pl.DataFrame, Future[dict[str, Any] | None]]:
+            narrow: Future[pl.DataFrame] | None) -> tuple[pl.DataFrame, Callable[[], pl.DataFrame],
+                                                          Future[dict[str, Any] | None]]:
     """The epochs table: the previous one with the ``changed`` runs' rows replaced by ``fresh`` (the rows read
     from their shards), its writing started on ``writer``.
 
-    Returns the epochs the tables read, every column of the blocks of the changed and ``moved`` runs (for their
-    rows of ``runs.parquet``), and the writing (its result: the file's index). With ``narrow`` (the previous
-    table's columns the tables read, being decoded: :func:`_epochs_reusable`), only the blocks of those runs are
-    decoded in full and encoded again, the other row groups copied; otherwise the whole table is decoded and
-    written.
+    Returns the epochs the tables read, a function giving every column of the changed and ``moved`` runs'
+    rows (for their rows of ``runs.parquet``), and the writing (its result: the file's index). With ``narrow``
+    (the previous table's columns the tables read, being decoded: :func:`_epochs_reusable`), only the blocks
+    of those runs are decoded in full and encoded again, on ``writer``, and the other row groups copied;
+    otherwise (and where the previous file turns out not to be reusable) the whole table is decoded and written.
     """
     from . import collect_epochs
 
     replaced = [s["run_id"] for s in changed]
     if narrow is not None and previous is not None and previous.epochs_index is not None:
         last = collect_epochs.Previous(previous.paths.epochs, previous.epochs_index)
-        try:
-            rows, redo = collect_epochs.touched_rows(last, fresh, replaced, set(replaced) | moved, blocks)
-        except (collect_epochs.Unsupported, OSError, KeyError, IndexError, TypeError, ValueError):
-            pass  # an index of another form, a file that cannot be copied: the table is read and written whole
-        else:
-            def write() -> dict[str, Any] | None:
-                try:
-                    return collect_epochs.write_update(out.epochs, last, rows, redo, blocks,
-                                                       out.dir / ".epochs-blocks.parquet")
-                except (collect_epochs.Unsupported, OSError, KeyError, IndexError, TypeError, ValueError):  # whole
-                    return collect_epochs.write(out.epochs, replace_runs(previous.epochs(), fresh, replaced), blocks)
+        unusable = (collect_epochs.Unsupported, OSError, KeyError, IndexError, TypeError, ValueError)
 
-            written = writer.submit(write)
-            columns = narrow.result().columns
-            return replace_runs(narrow.result(), fresh.select(columns), replaced), rows, written
+        def write() -> tuple[dict[str, Any] | None, pl.DataFrame]:
+            try:
+                rows, redo = collect_epochs.touched_rows(last, fresh, replaced, set(replaced) | moved, blocks)
+                return collect_epochs.write_update(out.epochs, last, rows, redo, blocks,
+                                                   out.dir / ".epochs-blocks.parquet"), rows
+            except unusable:  # an index of another form, a file that cannot be copied: decoded and written whole
+                whole = replace_runs(previous.epochs(), fresh, replaced)
+                return collect_epochs.write(out.epochs, whole, blocks), whole
+
+        written = writer.submit(write)
+        columns = narrow.result().columns
+        epochs = replace_runs(narrow.result(), fresh.select(columns), replaced)
+        # Only the changed runs' rows unless some kept run's state moved: those are in the blocks decoded.
+        return epochs, (lambda: written.result()[1]) if moved else (lambda: fresh), _first(written)
     epochs = replace_runs(previous.epochs(), fresh, replaced) if previous is not None and len(replaced) < len(specs) \
         else fresh
     epochs = _with_rungs(epochs, specs)
-    return epochs, epochs, writer.submit(collect_epochs.write, out.epochs, epochs, blocks)
+    return epochs, lambda: epochs, writer.submit(collect_epochs.write, out.epochs, epochs, blocks)
+
+
+def _first(future: Future[tuple[Any, Any]]) -> Future[Any]:
+    """A future of the first item of ``future``'s result."""
+    out: Future[Any] = Future()
+
+    def done(f: Future[tuple[Any, Any]]) -> None:
+        try:
+            out.set_result(f.result()[0])
+        except BaseException as exc:  # noqa: BLE001 - handed on to whoever waits
+            out.set_exception(exc)
+
+    future.add_done_callback(done)
+    return out
 
 
 def _with_rungs(epochs: pl.DataFrame, specs: list[dict[str, Any]]) -> pl.DataFrame:
