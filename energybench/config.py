@@ -416,7 +416,10 @@ class Experiment(_Frozen):
             out.append(f"search.min_survivors {s.min_survivors}: the grid has {n_setups} setups; "
                        "keep fewer than that or nothing is pruned")
         for w in self._workloads.values():
-            if w.depends_on or any(q.depends_on == w.name for q in self._workloads.values()):
+            if w.kind == "command":
+                out.append(f"search: workload {w.name!r} is a command; successive halving pauses runs at rung "
+                           "ends, which only in-process workloads can (leave it out of this config)")
+            elif w.depends_on or any(q.depends_on == w.name for q in self._workloads.values()):
                 out.append(f"search: workload {w.name!r} is part of a pretraining chain; successive halving "
                            "searches workloads that train on their own (leave the chain out of this config)")
             elif w.monitor != "val_accuracy":

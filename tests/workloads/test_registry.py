@@ -181,3 +181,10 @@ def test_a_workload_checks_its_own_inputs_before_submission(tmp_path: Path) -> N
     with pytest.raises(DataError, match="paradigms: picky"):
         prefetch(config, echo=said.append)  # it fetches first, then checks as submit does
     assert said == ["workload picky: nothing to fetch"]
+
+
+def test_a_search_over_a_command_is_refused_at_validation(tmp_path: Path) -> None:
+    cmd = {"name": "mytrain", "command": "true {batch_size}"}
+    with pytest.raises(ConfigError, match="'mytrain' is a command; successive halving"):
+        parse_config(_config(tmp_path, [cmd], grid={"batch_sizes": [8, 16, 32], "learning_rates": [0.1]},
+                             early_stopping={"max_epochs": 20}, search={"rung_epochs": 3}), tmp_path / "c.yaml")
