@@ -1,7 +1,7 @@
 """``dataset/epochs.parquet`` in row groups of runs, so that a collect re-encodes only the groups that changed.
 
 The epochs table is one file, sorted by run and epoch (1.9 million rows at 10x the study, 1.1 s to
-encode and 1.2 s to decode on the 2-core machine: most of what an incremental collect cost). Its rows
+encode and 1.2 s to decode on the 2-core machine: a third of what an incremental collect cost). Its rows
 are written in one row group per block of :data:`BLOCK_RUNS` consecutive planned runs (in run id
 order: the plan alone decides the blocks). An incremental collect decodes only the row groups of the
 blocks that hold a changed run, encodes those blocks again, and copies every other row group byte for
