@@ -512,7 +512,7 @@ def _epochs(specs: list[dict[str, Any]], changed: list[dict[str, Any]], moved: s
             try:
                 rows, redo = collect_epochs.touched_rows(last, fresh, replaced, set(replaced) | moved, blocks)
                 return collect_epochs.write_update(out.epochs, last, rows, redo, blocks,
-                                                   out.dir / ".epochs-blocks.parquet"), rows
+                                                   out.epochs_scratch), rows
             except unusable:  # an index of another form, a file that cannot be copied: decoded and written whole
                 whole = replace_runs(previous.epochs(), fresh, replaced)
                 return collect_epochs.write(out.epochs, whole, blocks), whole

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, PrivateAttr, StrictBool, \
-    StrictFloat, StrictInt, StrictStr, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PlainValidator, PrivateAttr, \
+    StrictBool, StrictFloat, StrictInt, StrictStr, Tag, ValidationError, ValidationInfo, field_validator, \
+    model_validator
 
 if TYPE_CHECKING:
     from .workloads.base import Workload
@@ -320,13 +321,21 @@ class Command(_Frozen):
     _name = field_validator("name")(classmethod(lambda cls, v: _plain_name(v)))
 
 
+#: One ``paradigms`` entry: a name (built-in, installed, ``module:attribute``) or a command mapping;
+#: a mapping is validated as a command only, so its errors name its fields and nothing else.
+WorkloadEntry = Annotated[
+    Annotated[str, Tag("name")] | Annotated[Command, Tag("command")],
+    Discriminator(lambda v: "command" if isinstance(v, (dict, Command)) else "name"),
+]
+
+
 class Experiment(_Frozen):
     """One experiment: the grid x workloads x repeats x hardware."""
 
     name: str
     grid: Grid
     # workloads: built-in or installed names, module:attribute paths, or {name, command, ...} mappings
-    paradigms: list[str | Command] = Field(min_length=1)
+    paradigms: list[WorkloadEntry] = Field(min_length=1)
     repeats: PositiveInt = 1
     hardware: list[str] = Field(min_length=1)
     early_stopping: EarlyStopping = EarlyStopping()

@@ -350,6 +350,11 @@ class DatasetPaths:
         """What collect merged, file by file, so the next collect re-reads only what changed (JSON)."""
         return self.dir / ".merged.json"
 
+    @property
+    def epochs_scratch(self) -> Path:
+        """Where an incremental collect encodes the changed row groups of ``epochs.parquet`` (removed after)."""
+        return self.dir / ".epochs-blocks.parquet"
+
 
 def table_paths(tables_dir: Path, name: str) -> tuple[Path, Path]:
     """The CSV and Parquet files of the table ``name``."""
@@ -433,9 +438,12 @@ LAYOUT: tuple[tuple[str, str], ...] = (
     ("dataset/schema.json", "the schema version and every column with its type and unit"),
     ("dataset/quarantine.json", "the shards `collect` refused to merge, each with a one-line reason "
                                 "(the files stay where they are)"),
-    ("dataset/.merged.json", "`collect`'s manifest of what it merged: per run, every shard and marker "
-                             "file's inode, size and mtime (ns), the run's state and its samples file; the "
-                             "next `collect` re-reads only the runs whose files changed (`--full`: all)"),
+    ("dataset/.merged.json", "`collect`'s manifest of what it merged: per run, a digest of its shards' and "
+                             "markers' inode, size and mtime (ns), its state, its samples file and where it "
+                             "sits in plan.json; the next `collect` re-reads only the runs whose files "
+                             "changed (`--full`: all)"),
+    ("dataset/.epochs-blocks.parquet", "while an incremental `collect` runs: the re-encoded row groups of "
+                                       "`epochs.parquet` (removed after)"),
     (".collect.lock", "held by `collect` while it builds and swaps in the dataset"),
     (".dataset.tmp-<pid>/", "where `collect` (process `<pid>`) builds the next dataset before the swap"),
     ("tables/", "`collect` or `tables`: one table per name, a pure function of the dataset (and "
