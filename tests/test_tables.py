@@ -304,6 +304,16 @@ def test_tables_on_a_partial_grid_are_sorted_deterministic_and_unit_named(name: 
     assert unitless == []
 
 
+def test_compute_tables_gives_each_table_as_its_own_function_does() -> None:
+    """compute_tables sorts the epochs once and shares each run's epoch means: the same tables, bit for bit."""
+    runs, epochs = partial_grid().frames()
+    runs, epochs = runs.sample(fraction=1.0, shuffle=True, seed=3), epochs.sample(fraction=1.0, shuffle=True, seed=4)
+    computed = T.compute_tables(runs, epochs)
+    assert sorted(computed) == sorted(T.TABLES)
+    for name, table in T.TABLES.items():
+        assert computed[name].equals(table(runs, epochs)), name
+
+
 def test_write_tables_and_load_dataset_round_trip(tmp_path: Path) -> None:
     runs, epochs = partial_grid().frames()
     paths = DatasetPaths(tmp_path / "dataset")
