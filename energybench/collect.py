@@ -20,9 +20,11 @@ what came out. The next collect reads again only the runs whose files differ;
 the others keep their samples file (a hard link into the new dataset), epochs
 and row. ``epochs.parquet`` is written in row groups of 16 runs
 (:mod:`energybench.collect_epochs`): only the row groups of changed runs are
-decoded and encoded again, the others are copied as they are, and the tables
-read only the epochs columns they use (:mod:`energybench.collect_tables`). The
-result is the dataset a full collect would write. A previous dataset of
+decoded and encoded again, the others are copied as they are. The tables are
+computed from each run's epoch summary (:func:`energybench.tables.epoch_summary`,
+``dataset/.epoch-summary.parquet``), of which only the changed runs' rows are
+computed again: the previous epochs are not decoded at all. The result is the
+dataset a full collect would write. A previous dataset of
 another format, schema, energybench version or plan, or whose tables are not
 those recorded, is not reused (``--full`` forces that). Progress: a bar on a
 terminal's stderr, else a line every 50 runs.
@@ -68,7 +70,7 @@ if TYPE_CHECKING:  # pydantic (the config, searches) is imported only where a re
 #: another's decoding (at 10x the study on 2 cores, 4 threads beat 2 by about a fifth).
 DEFAULT_WORKERS = min(8, 2 * (os.cpu_count() or 1))
 #: Bumped when what collect writes for a run changes: a dataset of another format is not reused.
-MERGED_FORMAT = 2
+MERGED_FORMAT = 3
 #: A run directory changed less than this before a collect (by the filesystem's clock) is listed again by the
 #: next one, whatever its mtime says (seconds; a margin for coarse timestamps and clock steps).
 SETTLED_S = 1.0
@@ -139,6 +141,7 @@ class _Previous:
     paths: DatasetPaths
     runs: dict[str, dict[str, Any]]  # run id -> its entry in the manifest (:func:`_entry`)
     runs_table: pa.Table
+    summary: pl.DataFrame  # each run's epoch summary (:func:`energybench.tables.epoch_summary`)
     epochs_index: dict[str, Any] | None = None  # the row groups of its ``epochs.parquet`` (:mod:`.collect_epochs`)
     plan_index: Any = None  # where each run lies in ``plan.json`` (:mod:`.collect_plan`)
     samples_dir: str = ""  # ``paths.samples_dir`` as a string, for :func:`_samples_path`
@@ -156,14 +159,6 @@ class _Previous:
     def epochs(self) -> pl.DataFrame:
         """The previous ``epochs.parquet`` (its bytes are those recorded, so it decodes as it did)."""
         epochs = read_dataset_file(self.paths.epochs, EPOCH_SCHEMA)
-        if epochs is None:
-            raise ResultsError(f"{self.paths.epochs}: unreadable although unchanged; run `energybench collect "
-                               "--full` to merge every run again")
-        return epochs
-
-    def epoch_columns(self, columns: tuple[str, ...]) -> pl.DataFrame:
-        """The previous ``epochs.parquet``, those columns only."""
-        epochs = read_dataset_file(self.paths.epochs, pa.schema([EPOCH_SCHEMA.field(c) for c in columns]))
         if epochs is None:
             raise ResultsError(f"{self.paths.epochs}: unreadable although unchanged; run `energybench collect "
                                "--full` to merge every run again")
@@ -187,19 +182,24 @@ def _previous(layout: ResultsLayout, plan_sha256: str) -> tuple[_Previous | None
         for key, value in _header(plan_sha256).items():
             if manifest.get(key) != value:
                 return None, f"the previous dataset's {key} is {manifest.get(key)!r}, now {value!r}"
-        for path in (ds.runs, ds.epochs):  # written through the swap: a change gives another inode or mtime
+        for path in (ds.runs, ds.epochs, ds.epoch_summary):  # written through the swap: a change gives another inode or mtime
             if file_stat(path) != manifest["tables"][path.name]:
                 return None, f"{path} changed since the last collect"
         entries = manifest["runs"]
         if not all(isinstance(e, dict) and _ENTRY_KEYS <= e.keys() for e in entries.values()):
             raise ValueError("a run's entry lacks some of " + ", ".join(sorted(_ENTRY_KEYS)))
         runs = read_dataset_file(ds.runs, RUN_SCHEMA)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        summary = pl.read_parquet(ds.epoch_summary)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, pl.exceptions.PolarsError) as exc:
         return None, f"{ds.merged} unreadable ({type(exc).__name__}: {str(exc)[:80]})"
     if runs is None:
         return None, f"{ds.runs} unreadable or of other columns"
+    from .tables import EPOCH_SUMMARY
+
+    if summary.schema != pl.Schema(EPOCH_SUMMARY):
+        return None, f"{ds.epoch_summary} of other columns"
     index = manifest.get("epochs")
-    return _Previous(ds, entries, runs.to_arrow().cast(RUN_SCHEMA), index if isinstance(index, dict) else None,
+    return _Previous(ds, entries, runs.to_arrow().cast(RUN_SCHEMA), summary, index if isinstance(index, dict) else None,
                      manifest.get("plan")), None
 
 
@@ -301,15 +301,19 @@ def _no_gc() -> Iterator[None]:
 
 def _collect(results_dir: Path, echo: Callable[[str], None], warn: Callable[[str], None], progress: bool | None,
              workers: int, full: bool) -> CollectReport:
-    from .collect_tables import epoch_columns
-
-    # The tables' module (pandas, the workloads) and which epochs columns they read, found meanwhile.
+    # The tables' module (and the workloads registry it asks which workloads pair up) imported meanwhile.
     with ThreadPoolExecutor(1, thread_name_prefix="collect-warm") as warm:
-        return _collect_with(results_dir, echo, warn, progress, workers, full, warm.submit(epoch_columns))
+        return _collect_with(results_dir, echo, warn, progress, workers, full, warm.submit(_warm_tables))
+
+
+def _warm_tables() -> None:
+    from .tables import multitask_types, transfer_roles
+
+    transfer_roles(), multitask_types()
 
 
 def _collect_with(results_dir: Path, echo: Callable[[str], None], warn: Callable[[str], None], progress: bool | None,
-                  workers: int, full: bool, columns: Future[tuple[str, ...] | None]) -> CollectReport:
+                  workers: int, full: bool, warmed: Future[None]) -> CollectReport:
     layout = ResultsLayout(results_dir)
     try:
         raw_plan = layout.plan.read_bytes()
@@ -351,12 +355,13 @@ def _collect_with(results_dir: Path, echo: Callable[[str], None], warn: Callable
                     specs[i].update(plan.spec(i))
             states = _states(layout, [specs[i] for i in read])
             entries, tables, epochs_index = _build(layout, specs, kept, previous, states, out, report, echo, warn,
-                                                   progress, workers, columns)
+                                                   progress, workers, warmed)
             for s in specs:
                 entries[s["run_id"]] = _entry(files[s["run_id"]], dirs[s["run_id"]], **entries[s["run_id"]])
             write_json(out.schema, describe())
             write_json(out.quarantine, report.quarantined)
-            manifest = {**_header(plan_sha256), "tables": {p.name: file_stat(p) for p in (out.runs, out.epochs)},
+            manifest = {**_header(plan_sha256),
+                        "tables": {p.name: file_stat(p) for p in (out.runs, out.epochs, out.epoch_summary)},
                         "epochs": epochs_index, "plan": plan.index(), "runs": entries}
             out.merged.write_text(json.dumps(manifest, separators=(",", ":"), sort_keys=True))  # 6,720 runs at 10x
             old = _swap(tmp, layout.dataset_dir)
@@ -384,7 +389,7 @@ def _run_dir_names(layout: ResultsLayout) -> list[str]:
 def _build(layout: ResultsLayout, specs: list[dict[str, Any]], kept: list[dict[str, Any]], previous: _Previous | None,
            states: dict[str, RunState], out: DatasetPaths, report: CollectReport, echo: Callable[[str], None],
            warn: Callable[[str], None], progress: bool | None, workers: int,
-           columns: Future[tuple[str, ...] | None]) -> tuple[dict[str, dict[str, Any]], dict[str, pl.DataFrame],
+           warmed: Future[None]) -> tuple[dict[str, dict[str, Any]], dict[str, pl.DataFrame],
                                                              dict[str, Any] | None]:
     """Write the dataset into ``out``: the ``kept`` runs from ``previous``, the others from their shards.
 
@@ -405,13 +410,11 @@ def _build(layout: ResultsLayout, specs: list[dict[str, Any]], kept: list[dict[s
             _merging(layout, changed, out, threads, states) as merged_runs, \
             ThreadPoolExecutor(1, thread_name_prefix="collect-write") as writer, \
             ThreadPoolExecutor(3, thread_name_prefix="collect-read") as helper:
-        # The changed runs' epochs are read, the kept runs linked and the previous epochs decoded meanwhile
-        # (file-system calls, decoding).
+        # The changed runs' epochs are read and the kept runs linked meanwhile (file-system calls, decoding).
         epochs_log = ShardLog()
         fresh = helper.submit(read_epochs, [layout.run(s["run_id"]) for s in changed], epochs_log)
         linked = helper.submit(_link_kept, kept, previous, out) if previous is not None and kept else None
-        reused = _epochs_reusable(layout, specs, changed, previous, columns)
-        narrow = helper.submit(previous.epoch_columns, reused) if reused else None  # type: ignore[union-attr]
+        reused = _epochs_reusable(layout, specs, changed, previous)
         epochs = fresh.result()
         for q in epochs_log.quarantined:  # an epoch shard lies in its run's directory
             q_epochs.setdefault(Path(q["path"]).parent.name, []).append(q)
@@ -423,8 +426,9 @@ def _build(layout: ResultsLayout, specs: list[dict[str, Any]], kept: list[dict[s
                  and [states[s["run_id"]].state.value, states[s["run_id"]].reason]
                  != previous.runs[s["run_id"]]["state"]}  # type: ignore[union-attr]
         # The epochs are final here: written while the kept runs are linked, the others merged and the tables
-        # computed. ``epochs``: what the tables read; ``for_runs``: every column of the runs whose rows are made.
-        epochs, for_runs, written = _epochs(specs, changed, moved, epochs, previous, blocks, out, writer, narrow)
+        # computed. ``whole``: the whole table (None where only its changed blocks are written); ``for_runs``:
+        # every column of the runs whose rows are made.
+        whole, for_runs, written = _epochs(specs, changed, moved, epochs, previous, blocks, out, writer, reused)
         if previous is not None and kept:
             for s in kept:
                 rid, entry = s["run_id"], previous.runs[s["run_id"]]
@@ -459,14 +463,17 @@ def _build(layout: ResultsLayout, specs: list[dict[str, Any]], kept: list[dict[s
         out.samples_dir.mkdir(parents=True, exist_ok=True)
         runs_df = pl.from_arrow(runs_t)
         assert isinstance(runs_df, pl.DataFrame)
-        columns.result()  # found on the warm-up thread: :func:`.collect_tables.epoch_columns` has it cached now
-        tables = _tables(layout, specs, runs_df, epochs, out)
+        warmed.result()
+        summary = _summary(runs_df, whole, epochs, previous, changed)
+        summary.write_parquet(out.epoch_summary)
+        tables = _tables(layout, specs, runs_df, summary, whole, out)
         epochs_index = written.result()
     # Epoch shards first, then samples, each in plan order: the order of a full collect.
     report.quarantined = ([q for s in specs for q in q_epochs.get(s["run_id"], [])]
                           + [q for s in specs for q in q_samples.get(s["run_id"], [])])
     report.samples = sum(samples.values())
-    report.runs, report.epochs = runs_t.num_rows, epochs.height
+    report.runs = runs_t.num_rows
+    report.epochs = whole.height if whole is not None else int(summary["n_epochs"].sum())
     entries = {s["run_id"]: {"state": state[s["run_id"]], "samples": samples.get(s["run_id"], 0),
                              "output": (previous.runs[s["run_id"]]["output"]  # type: ignore[union-attr]
                                         if s["run_id"] in kept_ids  # a link keeps the inode and mtime
@@ -477,34 +484,46 @@ def _build(layout: ResultsLayout, specs: list[dict[str, Any]], kept: list[dict[s
 
 
 def _epochs_reusable(layout: ResultsLayout, specs: list[dict[str, Any]], changed: list[dict[str, Any]],
-                     previous: _Previous | None, columns: Future[tuple[str, ...] | None]) -> tuple[str, ...] | None:
-    """The columns of the previous ``epochs.parquet`` to decode (those the tables read) where its row groups can be
-    reused (:mod:`.collect_epochs`); None where it is read and written whole: no previous file with an index,
-    every run changed, the tables' columns unknown (``columns``: :func:`.collect_tables.epoch_columns`), or a
-    search (whose tables read every column)."""
-    if (previous is None or previous.epochs_index is None or len(changed) == len(specs)
-            or any(s.get("search") for s in specs) or layout.search_dir.is_dir()):
-        return None
-    return columns.result()
+                     previous: _Previous | None) -> bool:
+    """True where the previous ``epochs.parquet``'s row groups can be reused (:mod:`.collect_epochs`) and the tables
+    computed from the previous epoch summary: not without a previous file with an index, where every run
+    changed, or with a search (whose tables read the whole epochs table)."""
+    return not (previous is None or previous.epochs_index is None or len(changed) == len(specs)
+                or any(s.get("search") for s in specs) or layout.search_dir.is_dir())
+
+
+def _summary(runs: pl.DataFrame, whole: pl.DataFrame | None, fresh: pl.DataFrame, previous: _Previous | None,
+             changed: list[dict[str, Any]]) -> pl.DataFrame:
+    """Each run's epoch summary: from the ``whole`` epochs table, or (without it) the previous summary with the
+    ``changed`` runs' rows computed again from their ``fresh`` epochs (the same rows: each is a function of its
+    run alone)."""
+    from .tables import epoch_summary
+
+    if whole is not None:
+        return epoch_summary(runs, whole)
+    assert previous is not None
+    replaced = [s["run_id"] for s in changed]
+    kept = previous.summary.filter(~pl.col("run_id").is_in(pl.lit(pl.Series(replaced, dtype=pl.String)).implode()))
+    return pl.concat([kept, epoch_summary(runs, fresh)]).sort("run_id")
 
 
 def _epochs(specs: list[dict[str, Any]], changed: list[dict[str, Any]], moved: set[str], fresh: pl.DataFrame,
             previous: _Previous | None, blocks: Blocks, out: DatasetPaths, writer: ThreadPoolExecutor,
-            narrow: Future[pl.DataFrame] | None) -> tuple[pl.DataFrame, Callable[[], pl.DataFrame],
-                                                          Future[dict[str, Any] | None]]:
+            reused: bool) -> tuple[pl.DataFrame | None, Callable[[], pl.DataFrame], Future[dict[str, Any] | None]]:
     """The epochs table: the previous one with the ``changed`` runs' rows replaced by ``fresh`` (the rows read
     from their shards), its writing started on ``writer``.
 
-    Returns the epochs the tables read, a function giving every column of the changed and ``moved`` runs'
-    rows (for their rows of ``runs.parquet``), and the writing (its result: the file's index). With ``narrow``
-    (the previous table's columns the tables read, being decoded: :func:`_epochs_reusable`), only the blocks
-    of those runs are decoded in full and encoded again, on ``writer``, and the other row groups copied;
-    otherwise (and where the previous file turns out not to be reusable) the whole table is decoded and written.
+    Returns the whole table (None where it is not decoded), a function giving every column of the changed and
+    ``moved`` runs' rows (for their rows of ``runs.parquet``), and the writing (its result: the file's index).
+    Where the previous table is ``reused`` (:func:`_epochs_reusable`), only the blocks of those runs are
+    decoded and encoded again, on ``writer``, and the other row groups copied (where the previous file turns
+    out not to be reusable after all, it is decoded and written whole there); otherwise the whole table is
+    decoded here and written.
     """
     from . import collect_epochs
 
     replaced = [s["run_id"] for s in changed]
-    if narrow is not None and previous is not None and previous.epochs_index is not None:
+    if reused and previous is not None and previous.epochs_index is not None:
         last = collect_epochs.Previous(previous.paths.epochs, previous.epochs_index)
         unusable = (collect_epochs.Unsupported, OSError, KeyError, IndexError, TypeError, ValueError)
 
@@ -518,10 +537,8 @@ def _epochs(specs: list[dict[str, Any]], changed: list[dict[str, Any]], moved: s
                 return collect_epochs.write(out.epochs, whole, blocks), whole
 
         written = writer.submit(write)
-        columns = narrow.result().columns
-        epochs = replace_runs(narrow.result(), fresh.select(columns), replaced)
         # Only the changed runs' rows unless some kept run's state moved: those are in the blocks decoded.
-        return epochs, (lambda: written.result()[1]) if moved else (lambda: fresh), _first(written)
+        return None, (lambda: written.result()[1]) if moved else (lambda: fresh), _first(written)
     epochs = replace_runs(previous.epochs(), fresh, replaced) if previous is not None and len(replaced) < len(specs) \
         else fresh
     epochs = _with_rungs(epochs, specs)
@@ -582,12 +599,13 @@ def _runs(layout: ResultsLayout, metas: list[dict[str, Any]], epochs: pl.DataFra
     return runs_t.set_column(column, RUN_SCHEMA.field(column), values)
 
 
-def _tables(layout: ResultsLayout, specs: list[dict[str, Any]], runs: pl.DataFrame, epochs: pl.DataFrame,
-            out: DatasetPaths) -> dict[str, pl.DataFrame]:
-    """The tables of the dataset in ``out``, from the frames it is written from (a pure function of it)."""
-    from .collect_tables import compute_tables
+def _tables(layout: ResultsLayout, specs: list[dict[str, Any]], runs: pl.DataFrame, summary: pl.DataFrame,
+            epochs: pl.DataFrame | None, out: DatasetPaths) -> dict[str, pl.DataFrame]:
+    """The tables of the dataset in ``out``, from the frames it is written from (a pure function of it):
+    ``summary`` is its runs' epoch summary; ``epochs`` the whole epochs table (there for a search)."""
+    from .tables import tables_of
 
-    tables = compute_tables(runs, epochs)
+    tables = tables_of(runs, summary)
     settings = report_settings(layout)
     if settings is not None:
         from . import conversions
@@ -597,6 +615,7 @@ def _tables(layout: ResultsLayout, specs: list[dict[str, Any]], runs: pl.DataFra
     if out.search.exists():
         from .search.record import cost_table, rung_table
 
+        assert epochs is not None, "a search's epochs are decoded whole (_epochs_reusable)"
         decided = pl.read_parquet(out.search)
         tables["search_rungs"] = rung_table(epochs, decided)
         tables["search_cost"] = cost_table(runs, epochs, specs)

@@ -351,6 +351,11 @@ class DatasetPaths:
         return self.dir / ".merged.json"
 
     @property
+    def epoch_summary(self) -> Path:
+        """Each run's epoch summary, what the tables read of its epochs (:func:`energybench.tables.epoch_summary`)."""
+        return self.dir / ".epoch-summary.parquet"
+
+    @property
     def epochs_scratch(self) -> Path:
         """Where an incremental collect encodes the changed row groups of ``epochs.parquet`` (removed after)."""
         return self.dir / ".epochs-blocks.parquet"
@@ -442,6 +447,9 @@ LAYOUT: tuple[tuple[str, str], ...] = (
                              "markers' inode, size and mtime (ns), its state, its samples file and where it "
                              "sits in plan.json; the next `collect` re-reads only the runs whose files "
                              "changed (`--full`: all)"),
+    ("dataset/.epoch-summary.parquet", "one row per run with epochs: what the tables read of them (epoch "
+                                       "means, energy to the threshold epoch); `collect` computes again only "
+                                       "the changed runs' rows"),
     ("dataset/.epochs-blocks.parquet", "while an incremental `collect` runs: the re-encoded row groups of "
                                        "`epochs.parquet` (removed after)"),
     (".collect.lock", "held by `collect` while it builds and swaps in the dataset"),

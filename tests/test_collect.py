@@ -145,7 +145,7 @@ def test_tables_from_a_dataset_dir_alone(tmp_path: Path) -> None:
     paths = recompute_tables(moved, tmp_path / "out")
     assert any(p.name == "total_energy.parquet" for p in paths)
     assert all(p.parent == tmp_path / "out" for p in paths)
-    # collect computes them from the epochs columns they read (energybench.collect_tables): the same files
+    # collect computes them from its epoch summary (dataset/.epoch-summary.parquet): the same files
     assert all(p.read_bytes() == (layout.tables_dir / p.name).read_bytes() for p in paths)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -341,3 +342,36 @@ def test_load_dataset_names_the_directory_and_the_fix(tmp_path: Path) -> None:
     paths.epochs.write_text("not parquet")
     with pytest.raises(ResultsError, match="runs.parquet"):
         T.load_dataset(tmp_path)
+
+
+def _many_epochs(run_ids: list[str], n: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    rng = np.random.default_rng(7)
+    rows = len(run_ids) * n
+    epochs = pl.DataFrame({
+        "run_id": [r for r in run_ids for _ in range(n)], "attempt": [1] * rows,
+        "epoch": [e for _ in run_ids for e in range(1, n + 1)],
+        **{c: rng.uniform(0.1, 1e4, rows) for c in ("energy_j", "net_energy_j", "energy_eq1_j", "duration_s")},
+        "low_samples": [False] * rows,
+    })
+    runs = pl.DataFrame({"run_id": run_ids, "threshold_epoch": [n // 2] * len(run_ids)})
+    return runs, epochs
+
+
+def test_a_runs_epoch_summary_is_the_same_bits_alone_or_among_others() -> None:
+    """collect keeps the summary rows of unchanged runs and computes the changed runs' alone: each row must not
+    depend on the other runs in the frame (polars' own sum and mean do: they add in blocks)."""
+    ids = [f"r{i:03d}" for i in range(40)]
+    runs, epochs = _many_epochs(ids, 500)
+    together = T.epoch_summary(runs, epochs.sample(fraction=1.0, shuffle=True, seed=1))
+    assert together["run_id"].to_list() == ids
+    for rid in ("r000", "r017", "r039"):
+        alone = T.epoch_summary(runs, epochs.filter(pl.col("run_id") == rid))
+        assert alone.rows() == together.filter(pl.col("run_id") == rid).rows()
+    assert together["energy_to_target_wh"].null_count() == 0 and set(together["n_epochs"]) == {500}
+
+
+def test_tables_of_a_summary_are_the_tables_of_the_epochs() -> None:
+    runs, epochs = partial_grid().frames()
+    assert T.tables_of(runs, T.epoch_summary(runs, epochs)).keys() == T.TABLES.keys()
+    for name, table in T.tables_of(runs, T.epoch_summary(runs, epochs)).items():
+        assert table.equals(T.TABLES[name](runs, epochs)), name

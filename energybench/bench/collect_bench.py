@@ -307,16 +307,19 @@ def change_runs(layout: ResultsLayout, specs: list[dict[str, Any]], indexes: lis
 
 
 def _same_dataset(a: Path, b: Path) -> bool:
-    """The runs and epochs tables equal, and as many samples (the incremental collect against a full one)."""
+    """The runs and epochs tables equal, as many samples, and the same tables, bit for bit (results directories
+    ``a`` and ``b``: the incremental collect's against a full one)."""
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
 
     from ..paths import DatasetPaths
 
-    da, db = DatasetPaths(a), DatasetPaths(b)
+    da, db = DatasetPaths(a / "dataset"), DatasetPaths(b / "dataset")
     count = [ds.dataset(d.samples_dir, partitioning="hive").count_rows() for d in (da, db)]
+    tables = [{p.name: p.read_bytes() for p in sorted((root / "tables").iterdir())} for root in (a, b)]
     return (pq.read_table(da.runs).equals(pq.read_table(db.runs))
-            and pq.read_table(da.epochs).equals(pq.read_table(db.epochs)) and count[0] == count[1])
+            and pq.read_table(da.epochs).equals(pq.read_table(db.epochs)) and count[0] == count[1]
+            and bool(tables[0]) and tables[0] == tables[1])
 
 
 def _same_in_child(a: Path, b: Path) -> bool:
@@ -367,7 +370,7 @@ def scale_bench(scale: int = 10, runs: int | None = None, total_samples: int = 2
             full_rss.append(rss)
             full_cpu.append(cpu)
             if previous is not None:  # the same files as the incremental collect before
-                same.append(_same_in_child(previous, layout.dataset_dir))
+                same.append(_same_in_child(previous, layout.root))
                 shutil.rmtree(previous)
             change_runs(layout, specs, [int(i) for i in order[r * n_changed:(r + 1) * n_changed]], r)
             s, rss, cpu = measure_cpu(collect_argv(gen.root, full=False))
@@ -375,16 +378,18 @@ def scale_bench(scale: int = 10, runs: int | None = None, total_samples: int = 2
             inc_rss.append(rss)
             inc_cpu.append(cpu)
             previous = Path(tmp) / "incremental"
-            _keep(layout.dataset_dir, previous)
+            _keep(layout, previous)
         shutil.rmtree(gen.root, ignore_errors=True)
     return {"generated": gen, "changed": n_changed, "full_s": full_s, "full_rss_bytes": full_rss,
             "full_cpu_s": full_cpu, "incremental_s": inc_s, "incremental_rss_bytes": inc_rss,
             "incremental_cpu_s": inc_cpu, "same_as_full": same}
 
 
-def _keep(dataset: Path, to: Path) -> None:
-    """``dataset`` as hard links (for :func:`_same_dataset`, after the next collect replaced it)."""
-    shutil.copytree(dataset, to, copy_function=os.link)
+def _keep(layout: ResultsLayout, to: Path) -> None:
+    """The dataset and tables as hard links under ``to`` (for :func:`_same_dataset`, after the next collect
+    replaced them)."""
+    for d in (layout.dataset_dir, layout.tables_dir):
+        shutil.copytree(d, to / d.name, copy_function=os.link)
 
 
 def _spread(values: list[float], unit: str, scale: float = 1.0, digits: int = 1) -> str:
@@ -418,7 +423,7 @@ def print_scale(r: dict[str, Any]) -> None:
     print("  every round (full, incremental): " + ", ".join(
         f"{f:.1f} s / {i:.1f} s" for f, i in zip(r["full_s"], r["incremental_s"])))
     same = r["same_as_full"]
-    print(f"  incremental dataset = the next full collect's (runs, epochs, sample count): "
+    print(f"  incremental dataset = the next full collect's (runs, epochs, sample count, tables): "
           f"{sum(same)} of {len(same)} rounds" + ("" if all(same) else "  <- MISMATCH"))
     full_ok = statistics.median(r["full_s"]) <= SCALE_TARGET_S
     rss_ok = max(r["full_rss_bytes"]) <= SCALE_TARGET_RSS_BYTES
