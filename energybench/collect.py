@@ -182,7 +182,8 @@ def _previous(layout: ResultsLayout, plan_sha256: str) -> tuple[_Previous | None
         for key, value in _header(plan_sha256).items():
             if manifest.get(key) != value:
                 return None, f"the previous dataset's {key} is {manifest.get(key)!r}, now {value!r}"
-        for path in (ds.runs, ds.epochs, ds.epoch_summary):  # written through the swap: a change gives another inode or mtime
+        # Written through the swap: a change gives another inode or mtime.
+        for path in (ds.runs, ds.epochs, ds.epoch_summary):
             if file_stat(path) != manifest["tables"][path.name]:
                 return None, f"{path} changed since the last collect"
         entries = manifest["runs"]

@@ -392,7 +392,8 @@ def _multitask(runs: pl.DataFrame, summary: pl.DataFrame) -> pl.DataFrame:
     """:func:`multitask` from the runs' :func:`epoch_summary`."""
     types = multitask_types()
     runs = _completed(runs).filter(pl.col("paradigm").is_in(list(types)))
-    per_run = runs.join(summary.select("run_id", "epoch_energy_mwh", "net_epoch_energy_mwh"), on="run_id", how="left", maintain_order="left").with_columns(
+    means = summary.select("run_id", "epoch_energy_mwh", "net_epoch_energy_mwh")
+    per_run = runs.join(means, on="run_id", how="left", maintain_order="left").with_columns(
         type=pl.col("paradigm").replace_strict(types, return_dtype=pl.String),
         energy_wh=pl.col("energy_j") / J_PER_WH,
         net_energy_wh=pl.col("net_energy_j") / J_PER_WH,

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
@@ -159,6 +160,11 @@ def _damage_runs(layout: ResultsLayout) -> None:
     DatasetPaths(layout.dataset_dir).runs.write_bytes(b"PAR1 torn")
 
 
+def _rewrite_summary(layout: ResultsLayout) -> None:
+    path = DatasetPaths(layout.dataset_dir).epoch_summary
+    pl.read_parquet(path).with_columns(epoch_energy_mwh=pl.lit(0.0)).write_parquet(path)
+
+
 def _remove_dataset(layout: ResultsLayout) -> None:
     shutil.rmtree(layout.dataset_dir)
 
@@ -179,6 +185,7 @@ def _garbled_manifest(layout: ResultsLayout) -> None:
 
 @pytest.mark.parametrize("damage, why", [
     (_damage_runs, "runs.parquet changed since the last collect"),
+    (_rewrite_summary, ".epoch-summary.parquet changed since the last collect"),
     (_remove_dataset, "no previous dataset"),
     (_remove_manifest, "the previous dataset has no .merged.json"),
     (_older_schema, "the previous dataset's schema_version is"),
