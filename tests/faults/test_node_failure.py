@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from ..conftest import start_devcluster
+from ..conftest import release_requeued, start_devcluster
 from .conftest import (FLUSH_S, PERIOD_S, assert_each_epoch_once, dataset, eb_ok, only_run, status_json,
                        tiny_config, wait_all_finished, wait_for, wait_mid_epoch, worker_log, write_yaml)
 from .ledger import lost_beyond_flush, part_times, record
@@ -78,8 +78,7 @@ def test_node_failure_is_reported_and_the_run_resumes(devcluster: Any, pamap2_di
         out = eb_ok("submit", str(config), "--results", str(results))
         assert "0 to submit" in out, out
         # skip SLURM's two-minute hold on a requeued job
-        subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True, capture_output=True,
-                       timeout=30)
+        release_requeued(job)
     else:  # not requeued: LOST, and submit runs it again
         assert "node failed (SLURM NODE_FAIL)" in seen["reason"], seen
         assert "1 to submit" in eb_ok("submit", str(config), "--results", str(results))

@@ -20,6 +20,7 @@ import pytest
 
 from ..faults.ledger import lost_beyond_flush, record
 from ..test_examples import EPOCHS, _installed, all_config, width_config  # noqa: F401 (the fixture: installed?)
+from ..conftest import release_requeued
 from .conftest import (DEV_PROFILE, eb, manifest, run, squeue_state, status_json, tail_logs, wait_all_finished,
                        wait_for, write_yaml)
 
@@ -103,7 +104,7 @@ def test_preempted_command_requeues_and_resumes_from_its_checkpoint(devcluster: 
              diagnose=lambda: tail_logs(results))
     _, states = status_json(results)
     assert states[0]["state"] == "PENDING" and "requeued after attempt 1" in states[0]["reason"], states
-    run(["scontrol", "update", f"JobId={job}", "StartTime=now"])  # skip SLURM's 2-minute requeue delay
+    release_requeued(job)  # skip SLURM's 2-minute requeue delay
     states = wait_all_finished(results, 240)
     assert (states[0]["state"], states[0]["attempt"]) == ("COMPLETED", 2), states + [tail_logs(results)]
     assert manifest(results)["runs"][rid]["job_id"] == job  # requeued: the same job

@@ -21,6 +21,7 @@ from energybench.config import load_config
 from energybench.plan import plan
 
 from ..faults.ledger import lost_beyond_flush, record
+from ..conftest import release_requeued
 from .conftest import (DEV_PROFILE, eb, eb_popen, manifest, profile_with, run, sacct_times, small_demo,
                        squeue_state, status_json, tail_logs, wait_all_finished, wait_for, write_yaml)
 
@@ -176,7 +177,7 @@ def test_preempted_task_requeues_and_resumes_from_its_checkpoint(devcluster: Any
              diagnose=lambda: tail_logs(results))
     _, states = status_json(results)
     assert states[0]["state"] == "PENDING" and "requeued after attempt 1" in states[0]["reason"], states
-    run(["scontrol", "update", f"JobId={job}", "StartTime=now"])  # skip SLURM's 2-minute requeue delay
+    release_requeued(job)  # skip SLURM's 2-minute requeue delay
     states = wait_all_finished(results, 150)
     assert states[0]["state"] == "COMPLETED" and states[0]["attempt"] == 2, states
     assert manifest(results)["runs"][rid]["job_id"] == job  # requeued: same job, not a new one
@@ -237,7 +238,7 @@ def test_time_limit_signal_requeues_resumes_and_ends_out_of_attempts(devcluster:
              diagnose=lambda: tail_logs(results))
     _, states = status_json(results)
     assert states[0]["state"] == "PENDING" and "requeued after attempt 1" in states[0]["reason"], states
-    run(["scontrol", "update", f"JobId={job}", "StartTime=now"])  # skip SLURM's 2-minute requeue delay
+    release_requeued(job)  # skip SLURM's 2-minute requeue delay
     states = wait_all_finished(results, 180)
     assert (states[0]["state"], states[0]["attempt"]) == ("TIMEOUT", 2), states
     assert "stopped by SLURM's signal" in states[0]["reason"] and "attempt 2 of max_attempts 2" in states[0]["reason"]

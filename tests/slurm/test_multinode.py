@@ -29,7 +29,7 @@ import pytest
 from energybench.config import load_config
 from energybench.plan import plan
 
-from ..conftest import DEVCLUSTER_STATE, DevTopology, start_devcluster
+from ..conftest import DEVCLUSTER_STATE, DevTopology, release_requeued, start_devcluster
 from ..faults.ledger import lost_beyond_flush, part_times, record
 from .conftest import (eb, manifest, run, small_demo, status_json, tail_logs, wait_all_finished, wait_for,
                        write_yaml)
@@ -189,7 +189,7 @@ def test_a_node_dies_mid_array_its_runs_finish_elsewhere_the_others_untouched(mu
         assert f"{len(lost)} to submit" in out, (out, seen)
         for rid in victims - lost:  # requeued by SLURM: skip its two-minute hold
             assert "requeued by SLURM" in seen[rid]["reason"], seen[rid]
-            run(["scontrol", "update", f"JobId={manifest(results)['runs'][rid]['job_id']}", "StartTime=now"])
+            release_requeued(manifest(results)["runs"][rid]["job_id"])
         states = {s["run_id"]: s for s in wait_all_finished(results, 300)}
     finally:
         hold.unlink(missing_ok=True)

@@ -13,6 +13,7 @@ import pytest
 
 from ..faults.ledger import record
 from ..search.test_search_local import check_search_record, search_config
+from ..conftest import release_requeued
 from .conftest import (DEV_PROFILE, eb, manifest, run, squeue_state, tail_logs, wait_all_finished, wait_for,
                        write_yaml)
 
@@ -51,7 +52,7 @@ def test_search_on_slurm_prunes_resumes_survivors_and_survives_preemption(devclu
     run(["scancel", "--batch", "--signal=USR2", task])
     wait_for(f"{task} to be requeued", lambda: squeue_state(task)[0] == "PENDING", 60, poll_s=0.5,
              diagnose=lambda: tail_logs(results))
-    run(["scontrol", "update", f"JobId={task}", "StartTime=now"])  # skip SLURM's requeue delay
+    release_requeued(task)  # skip SLURM's requeue delay
     wait_all_finished(results, 420)
 
     runs = check_search_record(results, config)
