@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,9 +152,10 @@ def publish(target: Path, data: dict[str, Any]) -> bool:
     """Write ``data`` to ``target`` unless it exists; True if this call wrote it (a hard link: atomic, once)."""
     import json
 
-    with atomic_path(target.with_name(f".{target.name}.{os.getpid()}.draft")) as tmp:
+    # A draft of this process and thread alone (two threads of one process must not share one).
+    draft = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.draft")
+    with atomic_path(draft) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    draft = target.with_name(f".{target.name}.{os.getpid()}.draft")
     try:
         os.link(draft, target)
         return True

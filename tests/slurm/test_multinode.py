@@ -92,7 +92,10 @@ def test_an_array_spreads_over_nodes_and_collect_merges_their_hosts(multinode: D
 
     runs = manifest(results)["runs"]
     hardware = {s.run_id: s.hardware for s in plan(load_config(config))}
-    nodes = task_nodes([e["job_id"].split("_")[0] for e in runs.values()])
+    arrays = [e["job_id"].split("_")[0] for e in runs.values()]
+    wait_for("sacct to list every task", lambda: all(e["job_id"] in task_nodes(arrays) for e in runs.values()),
+             60, poll_s=1.0)  # slurmdbd records a finished task a moment after squeue drops it
+    nodes = task_nodes(arrays)
     on = {rid: nodes[e["job_id"]] for rid, e in runs.items()}
     h100 = {on[r] for r in runs if hardware[r] == "h100"}
     assert len(h100) >= 2 and h100 <= partition_nodes("h100"), on  # one array, several nodes
