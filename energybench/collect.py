@@ -310,7 +310,8 @@ def _collect(results_dir: Path, echo: Callable[[str], None], warn: Callable[[str
 def _warm_tables() -> None:
     from .tables import multitask_types, transfer_roles
 
-    transfer_roles(), multitask_types()
+    transfer_roles()
+    multitask_types()
 
 
 def _collect_with(results_dir: Path, echo: Callable[[str], None], warn: Callable[[str], None], progress: bool | None,
@@ -503,8 +504,8 @@ def _summary(runs: pl.DataFrame, whole: pl.DataFrame | None, fresh: pl.DataFrame
     if whole is not None:
         return epoch_summary(runs, whole)
     assert previous is not None
-    replaced = [s["run_id"] for s in changed]
-    kept = previous.summary.filter(~pl.col("run_id").is_in(pl.lit(pl.Series(replaced, dtype=pl.String)).implode()))
+    replaced = pl.DataFrame({"run_id": [s["run_id"] for s in changed]}, schema={"run_id": pl.String})
+    kept = previous.summary.join(replaced, on="run_id", how="anti")
     return pl.concat([kept, epoch_summary(runs, fresh)]).sort("run_id")
 
 

@@ -368,10 +368,3 @@ def test_a_runs_epoch_summary_is_the_same_bits_alone_or_among_others() -> None:
         alone = T.epoch_summary(runs, epochs.filter(pl.col("run_id") == rid))
         assert alone.rows() == together.filter(pl.col("run_id") == rid).rows()
     assert together["energy_to_target_wh"].null_count() == 0 and set(together["n_epochs"]) == {500}
-
-
-def test_tables_of_a_summary_are_the_tables_of_the_epochs() -> None:
-    runs, epochs = partial_grid().frames()
-    assert T.tables_of(runs, T.epoch_summary(runs, epochs)).keys() == T.TABLES.keys()
-    for name, table in T.tables_of(runs, T.epoch_summary(runs, epochs)).items():
-        assert table.equals(T.TABLES[name](runs, epochs)), name
