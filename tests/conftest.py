@@ -95,6 +95,21 @@ def release_requeued(job_id: str) -> None:
                    timeout=30)
 
 
+def proc_start(pid: int | str = "self") -> str:
+    """A process's start time (field 22 of /proc/PID/stat, clock ticks since boot), as lib.sh reads it."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+
+
+def hold_node(node: str, for_s: float = 900, state: Path = DEVCLUSTER_STATE) -> Path:
+    """Keep up.sh (this session's or another's) from restarting ``node``'s slurmd for ``for_s`` seconds
+    while this process lives: ``$STATE/held/<node>`` = "UNTIL PID STARTTIME". Unlink it when done."""
+    start = proc_start()
+    hold = state / "held" / node
+    hold.parent.mkdir(parents=True, exist_ok=True)
+    hold.write_text(f"{int(time.time() + for_s)} {os.getpid()} {start}\n")
+    return hold
+
+
 def start_devcluster(timeout_s: float = 900) -> str:
     """Run up.sh (idempotent: about a second when the cluster is up); fail the test if it fails."""
     try:

@@ -2,7 +2,8 @@
 
 ``sacct`` knows every task that started (and keeps them after they end);
 ``squeue`` is fresher for live tasks (accounting lags by seconds) and is the
-only source when accounting is missing. Together they also tell that a task
+only source when accounting is missing; a task only squeue knows as ended gets
+its exit code from ``scontrol``. Together they also tell that a task
 is gone: SLURM writes no accounting record for an array task cancelled
 before it started, so "in neither" means "no longer queued". The answer is
 cached in ``DIR/jobs/scheduler.json`` for a few seconds, so ``status --watch``
@@ -139,8 +140,43 @@ def _ask(job_ids: list[str], user: str | None = None) -> SchedulerView:
             old = jobs.get(jid)
             if old is None or rec.state in LIVE:  # squeue is fresher about live tasks
                 jobs[jid] = rec if old is None else replace(old, state=rec.state, reason=rec.reason)
+    jobs = _with_exit_codes(jobs)
     source = "squeue" if sacct_error else ("sacct+squeue" if queue_ok else "sacct")
     return SchedulerView(source, now, tuple(job_ids), jobs, queue_complete=queue_ok, user_live=user_live)
+
+
+#: At most this many arrays are asked ``scontrol`` for exit codes in one view (one call each).
+MAX_EXIT_CODE_QUERIES = 8
+_SCONTROL_FIELD = re.compile(r"(?:^|\s)(JobId|ArrayJobId|ArrayTaskId|JobState|ExitCode)=(\S+)")
+
+
+def parse_scontrol_jobs(text: str) -> dict[str, str]:
+    """Task id -> ``ExitCode`` from lines of ``scontrol -o show job`` (one line per task)."""
+    codes: dict[str, str] = {}
+    for line in text.splitlines():
+        f = dict(_SCONTROL_FIELD.findall(line))
+        if "ExitCode" not in f or "JobId" not in f:
+            continue
+        task = f.get("ArrayTaskId", "")
+        codes[f"{f['ArrayJobId']}_{task}" if task.isdigit() and "ArrayJobId" in f else f["JobId"]] = f["ExitCode"]
+    return codes
+
+
+def _with_exit_codes(jobs: dict[str, JobRecord]) -> dict[str, JobRecord]:
+    """Fill in the exit code of tasks only squeue knows as ended (accounting lags): ``scontrol`` has it
+    while slurmctld keeps the job (MinJobAge), so a killed task reads "killed by signal 9" at once."""
+    ended = [r for r in jobs.values() if r.exit_code is None and r.state not in LIVE and r.state != "COMPLETED"]
+    arrays = sorted({r.job_id.split("_")[0] for r in ended})[:MAX_EXIT_CODE_QUERIES]
+    codes: dict[str, str] = {}
+    for array in arrays:
+        try:
+            res = slurm(["scontrol", "-o", "show", "job", array], timeout_s=30, check=False)
+        except SubmitError:
+            return jobs
+        if res.returncode == 0:
+            codes.update(parse_scontrol_jobs(res.stdout))
+    filled = {r.job_id: replace(r, exit_code=codes[r.job_id]) for r in ended if r.job_id in codes}
+    return {**jobs, **filled}
 
 
 def _load_cache(path: Path, job_ids: list[str], max_age_s: float) -> SchedulerView | None:

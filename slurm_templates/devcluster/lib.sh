@@ -22,6 +22,18 @@ owned_pid() {  # prints the pid if owned/<name> names a live process with the re
     if alive "$pid" && [[ $(proc_start "$pid") == "$st" ]]; then echo "$pid"; return 0; fi
     rm -f "$f"; return 1
 }
+# held NODE: $STATE/held/<node> = "UNTIL PID STARTTIME" (written by a test that killed the node on purpose, e.g.
+# tests/slurm/test_multinode.py): leave that node dead, and do not wait for it, until the epoch
+# second UNTIL -- and only while the holder (PID, with that start time) lives: a hold left by a
+# killed test session is void at once, not for the rest of its 15 minutes.
+held() {
+    local f=$STATE/held/$1 until='' pid='' st=''
+    [[ -e $f ]] || return 1
+    read -r until pid st 2>/dev/null <"$f" || true
+    if [[ $until =~ ^[0-9]+$ ]] && (( until > $(date +%s) )) && [[ $pid =~ ^[0-9]+$ ]] && alive "$pid" &&
+        [[ $(proc_start "$pid") == "$st" ]]; then return 0; fi
+    rm -f "$f"; return 1
+}
 STOPPED=()
 stop_owned() {  # stop_owned NAME TIMEOUT_S: TERM (then KILL) the process owned/<NAME> names
     local name=$1 limit=$2 pid end

@@ -301,6 +301,15 @@ else
     wait_for 30 ctld_ok || fail "slurmctld does not answer 'scontrol ping'" "$LOG/slurmctld.out" "$LOG/slurmctld.log"
     pid=$(pidfile_pid "$RUN/slurmctld.pid" slurmctld) && record slurmctld "$pid"
     say "slurmctld: started (pid ${pid:-?})"
+    # Jobs restored from the saved state are of the cluster's previous life: their processes ended
+    # with it (a restarted machine, a killed session). Left queued they would run again among the
+    # next session's jobs and skew its node loads; cancel them (EB_CLUSTER_KEEP_JOBS=1 keeps them).
+    left=$(squeue -h -o %A 2>/dev/null | sort -un | paste -sd' ' -)
+    if [[ -n $left && ${EB_CLUSTER_KEEP_JOBS:-0} != 1 ]]; then
+        # shellcheck disable=SC2086
+        scancel $left 2>/dev/null || true
+        say "slurmctld: cancelled $(wc -w <<<"$left") job(s) left from its previous run ($left); EB_CLUSTER_KEEP_JOBS=1 keeps them"
+    fi
 fi
 
 # ---------------------------------------------------------------- slurmd, one per node
@@ -312,10 +321,6 @@ slurmd_ok() {  # slurmd_ok NODE: prints the pid of the node's slurmd (in the nod
     [[ $MODE != multi || $(netns_of "$pid") == "$(netns_id "$1")" ]] || return 1
     echo "$pid"
 }
-# held/<node> (written by a test that killed the node on purpose, e.g. tests/slurm/test_multinode.py):
-# leave that node dead, and do not wait for it, until the epoch second in the file.
-held() { local until; until=$(cat "$STATE/held/$1" 2>/dev/null) || return 1
-         (( until > $(date +%s) )) || { rm -f "$STATE/held/$1"; return 1; }; }
 started=() running=() skipped=()
 for n in $NODE_NAMES; do
     if held "$n"; then skipped+=("$n"); continue; fi

@@ -28,6 +28,7 @@ class FakeSlurm:
         self.sacct = ""
         self.sacct_error: str | None = None
         self.squeue = ""
+        self.scontrol_jobs = ""  # scontrol -o show job lines (the jobs slurmctld still keeps)
         self.max_array_size = max_array_size
         self.assoc = ""  # sacctmgr show assoc lines (Account|Partition|MaxJobs|MaxSubmit|QOS|DefaultQOS)
         self.qos = ""  # sacctmgr show qos lines (Name|MaxJobsPU|MaxSubmitPU)
@@ -51,6 +52,8 @@ class FakeSlurm:
             return ok(self.sacct)
         if args[0] == "squeue":
             return ok(self.squeue)
+        if args[:4] == ["scontrol", "-o", "show", "job"]:
+            return ok(self.scontrol_jobs)
         if args[:4] == ["sacctmgr", "-n", "-P", "show"]:
             return ok(self.assoc if args[4] == "assoc" else self.qos)
         return ok("")

@@ -9,6 +9,7 @@ import pytest
 
 from energybench.errors import SubmitError
 from energybench.slurm import accounting, shell
+from energybench.status import _ended
 
 from .fakes import FakeSlurm
 
@@ -36,6 +37,34 @@ def test_scheduler_view_falls_back_to_squeue_and_caches(fake_slurm: FakeSlurm, t
     assert len(fake_slurm.calls) == n  # answered from the cache: one query per interval
     accounting.scheduler_view(["7"], cache, max_age_s=0)
     assert len(fake_slurm.calls) > n
+
+
+SCONTROL = ("JobId=9 ArrayJobId=9 ArrayTaskId=0 JobName=eb UserId=root(0) JobState=FAILED Reason=None "
+            "Requeue=1 Restarts=0 BatchFlag=1 ExitCode=0:9 RunTime=00:00:04\n"
+            "JobId=11 ArrayJobId=9 ArrayTaskId=1 JobName=eb JobState=RUNNING Reason=None ExitCode=0:0\n"
+            "JobId=12 JobName=plain JobState=CANCELLED Reason=None ExitCode=0:15\n")
+
+
+def test_scontrol_lines_give_each_tasks_exit_code() -> None:
+    assert accounting.parse_scontrol_jobs(SCONTROL + "garbage\n") == {"9_0": "0:9", "9_1": "0:0", "12": "0:15"}
+
+
+def test_a_task_only_squeue_knows_as_ended_gets_its_exit_code_from_scontrol(fake_slurm: FakeSlurm) -> None:
+    fake_slurm.sacct = ""  # accounting lags: slurmdbd has not recorded the task yet
+    fake_slurm.squeue = "9_0|FAILED|NonZeroExitCode|h100\n9_1|RUNNING|None|h100\n"
+    fake_slurm.scontrol_jobs = SCONTROL
+    view = accounting.scheduler_view(["9"])
+    assert (view.get("9_0").state, view.get("9_0").exit_code) == ("FAILED", "0:9")
+    assert view.get("9_1").exit_code is None  # live: not asked about
+    assert _ended(view.get("9_0")) == "SLURM FAILED: killed by signal 9 (SIGKILL)"
+    assert fake_slurm.tool_calls("scontrol") == [["scontrol", "-o", "show", "job", "9"]]
+
+
+def test_scontrol_is_not_asked_when_accounting_has_the_exit_codes(fake_slurm: FakeSlurm) -> None:
+    fake_slurm.sacct = "9_0|FAILED|0:9|h100|None|2026-01-01T10:00:00|2026-01-01T10:00:04\n"
+    fake_slurm.squeue = "9_0|FAILED|NonZeroExitCode|h100\n"
+    assert accounting.scheduler_view(["9"]).get("9_0").exit_code == "0:9"
+    assert fake_slurm.tool_calls("scontrol") == []
 
 
 def test_missing_slurm_tool_is_one_actionable_line(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,6 +19,8 @@ import pytest
 
 from energybench.slurm.cluster import parse_gres
 
+from ..conftest import DEVCLUSTER_STATE, start_devcluster
+
 pytestmark = pytest.mark.slurm
 
 PARTITIONS = ("h100", "a100", "rtx3090")  # one GPU type each; "mixed" has two
@@ -132,3 +134,18 @@ def test_throttled_job_array_completes(devcluster, tmp_path):
     spans = [[datetime.fromisoformat(t) for t in line.split("|")] for line in out.splitlines() if line.strip()]
     assert len(spans) == 3, out
     assert max(s for s, _ in spans) >= min(e for _, e in spans), out
+
+
+def test_a_restarted_slurmctld_cancels_the_jobs_of_its_previous_life(devcluster, tmp_path):
+    """Jobs slurmctld restores after it died (a restarted machine, a killed session) are cancelled by
+    up.sh with one line: their processes are gone, and run again they would load the next session's nodes."""
+    job = sbatch("--hold", "-t", "2", "-J", "eb-devcluster-leftover", "-o", "/dev/null", "--wrap", "true",
+                 cwd=tmp_path)
+    pid = int((DEVCLUSTER_STATE / "run" / "slurmctld.pid").read_text().split()[0])
+    subprocess.run(["kill", "-TERM", str(pid)], check=True, timeout=30)
+    end = time.monotonic() + 60
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < end:
+        time.sleep(0.2)
+    out = start_devcluster()
+    assert f"cancelled 1 job(s) left from its previous run ({job})" in out, out
+    assert wait_terminal(job) == {job: "CANCELLED"}

@@ -29,7 +29,7 @@ import pytest
 from energybench.config import load_config
 from energybench.plan import plan
 
-from ..conftest import DEVCLUSTER_STATE, DevTopology, release_requeued, start_devcluster
+from ..conftest import DevTopology, hold_node, release_requeued, start_devcluster
 from ..faults.ledger import lost_beyond_flush, part_times, record
 from .conftest import (eb, manifest, run, small_demo, status_json, tail_logs, wait_all_finished, wait_for,
                        write_yaml)
@@ -176,7 +176,7 @@ def test_a_node_dies_mid_array_its_runs_finish_elsewhere_the_others_untouched(mu
     running = {rid for rid in others if not (dirs[rid] / "done.json").exists()}
     assert running, "the other node's runs ended before the kill: make the epochs longer"
     # other sessions' up.sh would restart the dead slurmd at once: hold the node down (up.sh reads this)
-    hold = write_yaml(DEVCLUSTER_STATE / "held" / victim, f"{int(time.time()) + 900}\n")
+    hold = hold_node(victim)
     kill_s = time.time()
     try:
         killed = _kill_node(victim)
