@@ -25,7 +25,8 @@ pytestmark = pytest.mark.slurm
 
 PARTITIONS = ("h100", "a100", "rtx3090")  # one GPU type each; "mixed" has two
 HEALTHY = {"idle", "mix", "mixed", "alloc", "allocated", "comp", "completing"}
-TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
+TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL",
+            "DEADLINE"}
 JOB_WAIT_S = 60
 
 
