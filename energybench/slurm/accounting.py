@@ -2,7 +2,7 @@
 
 ``sacct`` knows every task that started (and keeps them after they end);
 ``squeue`` is fresher for live tasks (accounting lags by seconds) and is the
-only source when accounting is missing; a task only squeue knows as ended gets
+only source when accounting is missing; a FAILED task only squeue knows gets
 its exit code from ``scontrol``. Together they also tell that a task
 is gone: SLURM writes no accounting record for an array task cancelled
 before it started, so "in neither" means "no longer queued". The answer is
@@ -147,7 +147,7 @@ def _ask(job_ids: list[str], user: str | None = None) -> SchedulerView:
 
 #: At most this many arrays are asked ``scontrol`` for exit codes in one view (one call each).
 MAX_EXIT_CODE_QUERIES = 8
-_SCONTROL_FIELD = re.compile(r"(?:^|\s)(JobId|ArrayJobId|ArrayTaskId|JobState|ExitCode)=(\S+)")
+_SCONTROL_FIELD = re.compile(r"(?:^|\s)(JobId|ArrayJobId|ArrayTaskId|ExitCode)=(\S+)")
 
 
 def parse_scontrol_jobs(text: str) -> dict[str, str]:
@@ -163,19 +163,19 @@ def parse_scontrol_jobs(text: str) -> dict[str, str]:
 
 
 def _with_exit_codes(jobs: dict[str, JobRecord]) -> dict[str, JobRecord]:
-    """Fill in the exit code of tasks only squeue knows as ended (accounting lags): ``scontrol`` has it
-    while slurmctld keeps the job (MinJobAge), so a killed task reads "killed by signal 9" at once."""
-    ended = [r for r in jobs.values() if r.exit_code is None and r.state not in LIVE and r.state != "COMPLETED"]
-    arrays = sorted({r.job_id.split("_")[0] for r in ended})[:MAX_EXIT_CODE_QUERIES]
+    """Fill in the exit code of FAILED tasks only squeue knows (accounting lags, or there is none): ``scontrol``
+    has it while slurmctld keeps the job (MinJobAge), so a killed task reads "killed by signal 9" at once."""
+    failed = [r for r in jobs.values() if r.exit_code is None and r.state == "FAILED"]
+    arrays = sorted({r.job_id.split("_")[0] for r in failed})[:MAX_EXIT_CODE_QUERIES]
     codes: dict[str, str] = {}
     for array in arrays:
         try:
             res = slurm(["scontrol", "-o", "show", "job", array], timeout_s=30, check=False)
-        except SubmitError:
-            return jobs
+        except SubmitError:  # slurmctld does not answer: the reasons without exit codes, as before
+            break
         if res.returncode == 0:
             codes.update(parse_scontrol_jobs(res.stdout))
-    filled = {r.job_id: replace(r, exit_code=codes[r.job_id]) for r in ended if r.job_id in codes}
+    filled = {r.job_id: replace(r, exit_code=codes[r.job_id]) for r in failed if r.job_id in codes}
     return {**jobs, **filled}
 
 

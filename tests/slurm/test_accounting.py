@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -58,6 +59,23 @@ def test_a_task_only_squeue_knows_as_ended_gets_its_exit_code_from_scontrol(fake
     assert view.get("9_1").exit_code is None  # live: not asked about
     assert _ended(view.get("9_0")) == "SLURM FAILED: killed by signal 9 (SIGKILL)"
     assert fake_slurm.tool_calls("scontrol") == [["scontrol", "-o", "show", "job", "9"]]
+
+
+def test_scontrol_is_asked_only_about_failed_tasks_and_its_silence_costs_nothing(
+        fake_slurm: FakeSlurm, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_slurm.squeue = "9_0|CANCELLED|None|h100\n9_1|TIMEOUT|None|h100\n"
+    accounting.scheduler_view(["9"])
+    assert fake_slurm.tool_calls("scontrol") == []  # their state says why they ended
+
+    def silent(args: Sequence[str], timeout_s: float, stdin: str | None) -> shell.Result:
+        if args[0] == "scontrol":
+            raise subprocess.TimeoutExpired(list(args), timeout_s)
+        return fake_slurm(args, timeout_s, stdin)
+
+    fake_slurm.squeue = "9_0|FAILED|NonZeroExitCode|h100\n"
+    monkeypatch.setattr(shell, "RUNNER", silent)
+    assert accounting.scheduler_view(["9"]).get("9_0") == accounting.JobRecord("9_0", "FAILED", "NonZeroExitCode",
+                                                                              None, "h100")
 
 
 def test_scontrol_is_not_asked_when_accounting_has_the_exit_codes(fake_slurm: FakeSlurm) -> None:

@@ -10,6 +10,8 @@ test_multinode.py.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 from datetime import datetime
@@ -143,10 +145,11 @@ def test_a_restarted_slurmctld_cancels_the_jobs_of_its_previous_life(devcluster,
     job = sbatch("--hold", "-t", "2", "-J", "eb-devcluster-leftover", "-o", "/dev/null", "--wrap", "true",
                  cwd=tmp_path)
     pid = int((DEVCLUSTER_STATE / "run" / "slurmctld.pid").read_text().split()[0])
-    subprocess.run(["kill", "-TERM", str(pid)], check=True, timeout=30)
+    os.kill(pid, signal.SIGTERM)
     end = time.monotonic() + 60
     while Path(f"/proc/{pid}").exists() and time.monotonic() < end:
         time.sleep(0.2)
+    assert not Path(f"/proc/{pid}").exists(), "slurmctld did not stop within 60 s of SIGTERM"
     out = start_devcluster()
     assert f"cancelled 1 job(s) left from its previous run ({job})" in out, out
     assert wait_terminal(job) == {job: "CANCELLED"}
